@@ -1,0 +1,144 @@
+// demo_server: the demo contract -- hello, echo, sleep, stream, healthz, metrics; drains on SIGTERM.
+// Build: make build/examples/demo_server   (g++ -std=c++17 -O2 -pthread -I. examples/demo_server.cpp)
+// Run:   build/examples/demo_server --port 8080 --grace-ms 10000; then Ctrl-C (twice to force)
+#include "graceful_http.hpp"
+
+#include <charconv> // strict integer parsing of flags and query parameters
+#include <cstdio>
+#include <string>
+
+using graceful_http::Duration;
+using graceful_http::Request;
+using graceful_http::Response;
+
+namespace {
+
+const char kUsage[] = "usage: demo_server [--host ADDR] [--port N] [--grace-ms N]"
+                      " [--drain-delay-ms N] [--max-connections N]\n";
+
+// parse_int accepts only a whole decimal number within [lo, hi].
+bool parse_int(std::string_view s, long lo, long hi, long& out) {
+    long v = 0;
+    auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+    if (ec != std::errc() || end != s.data() + s.size() || v < lo || v > hi) return false;
+    out = v;
+    return true;
+}
+
+// int_param reads a query parameter in [lo, hi]; otherwise answers 400.
+bool int_param(const Request& req, Response& res, const char* name, long hi, long& out) {
+    if (parse_int(req.query_param(name), 0, hi, out)) return true;
+    res.status = 400;
+    res.text(std::string(name) + " must be an integer in 0.." + std::to_string(hi) + "\n", "text/plain");
+    return false;
+}
+
+void metric(std::string& out, const char* name, const char* type, const char* help,
+            unsigned long long value) {
+    out += std::string("# HELP graceful_http_") + name + " " + help + "\n# TYPE graceful_http_" +
+           name + " " + type + "\ngraceful_http_" + name + " " + std::to_string(value) + "\n";
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+    std::string host = "127.0.0.1";
+    long port = 8080, grace_ms = 10000, drain_delay_ms = 0, max_conns = 0;
+    for (int i = 1; i < argc; i += 2) {
+        std::string flag = argv[i];
+        if (flag == "-h" || flag == "--help") {
+            std::fputs(kUsage, stdout);
+            return 0;
+        }
+        std::string_view v = i + 1 < argc ? argv[i + 1] : ""; // missing value fails below
+        bool ok = false;
+        if (flag == "--host") { host = v; ok = !host.empty(); }
+        else if (flag == "--port") ok = parse_int(v, 0, 65535, port);
+        else if (flag == "--grace-ms") ok = parse_int(v, 0, 86400000, grace_ms);
+        else if (flag == "--drain-delay-ms") ok = parse_int(v, 0, 86400000, drain_delay_ms);
+        else if (flag == "--max-connections") ok = parse_int(v, 0, 1000000, max_conns);
+        if (!ok) {
+            std::fprintf(stderr, "demo_server: bad flag or value: %s '%.*s'\n%s", flag.c_str(),
+                         static_cast<int>(v.size()), v.data(), kUsage);
+            return 2;
+        }
+    }
+
+    graceful_http::Options opt;
+    opt.drain_delay = Duration(drain_delay_ms);
+    opt.max_connections = static_cast<std::size_t>(max_conns);
+    graceful_http::Server srv(opt);
+
+    srv.get("/", [](const Request&, Response& res) { res.text("hello, world\n", "text/plain"); });
+    srv.post("/echo", [](const Request& req, Response& res) {
+        const std::string& body = req.body();
+        if (!req.body_ok()) return; // the server answers 400/408/413 itself
+        std::string_view type = req.header("Content-Type");
+        res.text(body, type.empty() ? "application/octet-stream" : type);
+    });
+    srv.get("/sleep", [](const Request& req, Response& res) {
+        long ms = 0;
+        if (!int_param(req, res, "ms", 60000, ms)) return;
+        // A graceful shutdown lets the wait run to its end; only the forced
+        // close at the deadline (or a second signal) cuts it short.
+        if (req.wait_for_cancel(Duration(ms))) return; // nobody left to answer
+        res.text("slept " + std::to_string(ms) + " ms\n", "text/plain");
+    });
+    srv.get("/stream", [](const Request& req, Response& res) {
+        long chunks = 0, interval_ms = 0;
+        if (!int_param(req, res, "chunks", 1000000, chunks) ||
+            !int_param(req, res, "interval_ms", 60000, interval_ms))
+            return;
+        res.set_header("Content-Type", "text/plain");
+        if (!res.begin_stream()) return;
+        for (long i = 0; i < chunks; ++i) {
+            // Shutdown ends the stream early; returning writes the final 0-chunk.
+            if (i > 0 && req.wait_for_shutdown(Duration(interval_ms))) return;
+            if (!res.write("chunk " + std::to_string(i) + "\n")) return;
+        }
+    });
+    srv.get("/healthz", [&srv](const Request&, Response& res) {
+        bool draining = srv.is_draining() || srv.is_shutting_down();
+        res.status = draining ? 503 : 200;
+        res.text(draining ? "draining\n" : "ok\n", "text/plain");
+    });
+    srv.get("/metrics", [&srv](const Request&, Response& res) {
+        graceful_http::Stats s = srv.stats();
+        std::string out;
+        metric(out, "active_connections", "gauge", "Open client connections.", s.active_connections);
+        metric(out, "active_requests", "gauge", "Requests being handled now.", s.active_requests);
+        metric(out, "connections_total", "counter", "Connections accepted.", s.connections_total);
+        metric(out, "requests_total", "counter", "Requests received.", s.requests_total);
+        metric(out, "drain_served_from_backlog_total", "counter",
+               "Connections accepted from the backlog after the listener stopped.",
+               s.drain.served_from_backlog);
+        metric(out, "drain_served_with_close_total", "counter",
+               "Responses sent with Connection: close because shutdown had begun.",
+               s.drain.served_with_close);
+        metric(out, "drain_idle_closed_total", "counter", "Idle keep-alive connections closed by the drain.",
+               s.drain.idle_closed);
+        metric(out, "drain_silent_closed_total", "counter",
+               "Connections closed by the drain before sending a byte.", s.drain.silent_closed);
+        metric(out, "drain_connections_forced_total", "counter",
+               "Connections force-closed at the shutdown deadline.", s.drain.connections_forced);
+        res.text(out, "text/plain; version=0.0.4");
+    });
+
+    if (auto err = srv.listen(host, static_cast<int>(port))) {
+        std::fprintf(stderr, "demo_server: %s\n", err.message().c_str());
+        return 1;
+    }
+    std::printf("listening on %s\n", srv.url().c_str());
+    std::fflush(stdout);
+
+    graceful_http::ShutdownReport r = graceful_http::serve_until_signal(srv, Duration(grace_ms));
+    std::fprintf(stderr,
+                 "demo_server: shutdown drained=%s elapsed_ms=%lld forced=%zu served_from_backlog=%llu"
+                 " served_with_close=%llu idle_closed=%llu silent_closed=%llu\n",
+                 r.drained ? "yes" : "no", static_cast<long long>(r.elapsed.count()),
+                 r.connections_forced, static_cast<unsigned long long>(r.served_from_backlog),
+                 static_cast<unsigned long long>(r.served_with_close),
+                 static_cast<unsigned long long>(r.idle_closed),
+                 static_cast<unsigned long long>(r.silent_closed));
+    return r.drained ? 0 : 3;
+}

@@ -1,0 +1,2368 @@
+// SPDX-License-Identifier: MIT
+//
+// graceful_http.hpp -- a small blocking HTTP/1.1 server whose shutdown
+// cannot lose a request. One header, C++17, POSIX sockets and threads.
+//
+// ==== Manual ====
+//
+// WHAT IT IS
+//   A thread-per-connection HTTP/1.1 server for programs that cannot take
+//   dependencies: build tools, embedded agents, test rigs. Copy this one
+//   file into your project. Its reason to exist is shutdown: `serve()`
+//   returns only after every connection has ended, requests in flight
+//   finish, connections waiting in the kernel's accept backlog are served
+//   rather than reset, and the whole drain is counted and reported.
+//
+// QUICK START (examples/hello.cpp, verbatim)
+//
+//   #include "graceful_http.hpp"
+//   #include <cstdio>
+//
+//   int main() {
+//       graceful_http::Options opt;                    // every field documented
+//       opt.drain_delay = std::chrono::seconds(5);     // keep serving, report "draining"
+//       graceful_http::Server srv(opt);
+//       srv.get("/", [](const graceful_http::Request&, graceful_http::Response& res) {
+//           res.text("hello, world\n");
+//       });
+//       if (auto err = srv.listen("127.0.0.1", 8080)) {         // a value, never exit()
+//           std::fprintf(stderr, "%s\n", err.message().c_str());
+//           return 1;
+//       }
+//       // Blocks until SIGINT/SIGTERM, drains for up to 10 s, returns only
+//       // when every connection has ended.
+//       graceful_http::ShutdownReport r =
+//           graceful_http::serve_until_signal(srv, std::chrono::seconds(10));
+//       return r.drained ? 0 : 3;
+//   }
+//
+//   Build: g++ -std=c++17 -O2 -pthread hello.cpp
+//
+// CONTENTS (grep for the anchors)
+//   >>config   version macros and the two override macros
+//   >>api      Options, Error, Request, Response, Server, serve_until_signal
+//   >>detail   sockets, the HTTP parser, the connection state machine
+//   >>impl     out-of-class definitions
+//
+// GUARANTEES
+//   - serve() returns only when the drain has finished or the deadline was
+//     enforced, never when it starts.
+//   - shutdown() returns within about a millisecond of the last connection
+//     ending: completion is a condition variable, not a polling loop.
+//   - shutdown() and close() are safe from any thread, any number of times,
+//     before serve(), and from inside a handler (whose response is still
+//     delivered).
+//   - Connections queued in the accept backlog when the listener stops are
+//     accepted and served with `Connection: close`, not reset.
+//   - Every response written after shutdown begins says
+//     `Connection: close`; idle keep-alive connections are closed with a
+//     clean FIN; closing is "lingering" (half-close, read to EOF) so a
+//     response the client has not read yet is never destroyed by a reset.
+//   - At the deadline every connection still open is force-closed and
+//     counted; the report says whether the drain completed.
+//   - The library never throws and never exits the process; startup
+//     failures are values naming the address and the OS error.
+//
+// LIMITATIONS (and what to do about them)
+//   - No TLS: put a reverse proxy (nginx, haproxy) in front.
+//   - No HTTP/2: the proxy can speak it to clients.
+//   - One thread per connection: fine for thousands of connections, not
+//     for hundreds of thousands; set Options::max_connections.
+//   - HTTP/1.1 cannot make closing an idle keep-alive connection atomic: a
+//     client that sends on it at the very instant it closes sees EOF with
+//     no response. Clients should retry idempotent requests and use
+//     idempotency keys for the rest. Use Options::drain_delay so load
+//     balancers stop sending before the server stops accepting.
+//   - A handler stuck in user code cannot be interrupted. At the deadline
+//     its socket is shut down and it is reported as forced; its thread is
+//     detached and keeps the server's internal state alive until it
+//     returns, so nothing is ever used after free.
+//
+// THREADING AND LIFETIME
+//   Configure routes, then listen(), then serve() on one thread. Every
+//   other public member says whether it is thread-safe. Handlers run on
+//   connection threads, concurrently, never with a library lock held.
+//   Request& and Response& live only during the handler call. A Server is
+//   neither copyable nor movable; its destructor shuts it down (deadline 0)
+//   and waits for serve() to return.
+//
+// THE SHUTDOWN PROTOCOL
+//   1. shutdown(timeout) sets the deadline and marks the server shutting
+//      down: handlers see req.shutdown_requested(), every response from
+//      now on carries `Connection: close`.
+//   2. For Options::drain_delay the server keeps accepting and serving
+//      (is_draining() is true; a health check should answer 503).
+//   3. Stopping: the wake pipe becomes readable. The acceptor accepts
+//      everything left in the backlog (serving each with close), then
+//      closes the listener. Idle keep-alive connections close at once;
+//      silent new ones get Options::drain_silent_timeout for a first byte.
+//   4. Completion: when the last connection ends, the condition variable
+//      wakes shutdown() and serve(), which return a ShutdownReport.
+//   5. Deadline: connections still open are shut down (blocked reads and
+//      writes return), handlers see req.cancelled(), and the report says
+//      drained == false with the count of forced connections.
+//
+// LOCK ORDER
+//   There is one library mutex (detail::Core::mu_). It is never held while
+//   calling user code or doing socket I/O.
+//
+// ==== Configuration ====
+// >>config
+#ifndef GRACEFUL_HTTP_HPP
+#define GRACEFUL_HTTP_HPP
+
+#define GRACEFUL_HTTP_VERSION_MAJOR 0
+#define GRACEFUL_HTTP_VERSION_MINOR 1
+#define GRACEFUL_HTTP_VERSION_PATCH 0
+
+// Exceptions are used, if at all, only to catch what a handler throws.
+// Define GRACEFUL_HTTP_NO_EXCEPTIONS to 1 to force them off; otherwise it
+// follows the compiler (-fno-exceptions).
+#ifndef GRACEFUL_HTTP_NO_EXCEPTIONS
+#if defined(__cpp_exceptions) || defined(__EXCEPTIONS)
+#define GRACEFUL_HTTP_NO_EXCEPTIONS 0
+#else
+#define GRACEFUL_HTTP_NO_EXCEPTIONS 1
+#endif
+#endif
+
+// Internal invariants. Override to route them to your own checker.
+#ifndef GRACEFUL_HTTP_ASSERT
+#include <cassert> // assert() as the default invariant check
+#define GRACEFUL_HTTP_ASSERT(cond) assert(cond)
+#endif
+
+// ==== Includes ====
+#include <algorithm>          // std::min, std::find_if
+#include <atomic>             // the lock-free lifecycle flags
+#include <chrono>             // every duration and deadline
+#include <condition_variable> // the completion latch and shutdown waits
+#include <cstddef>            // std::size_t
+#include <cstdint>            // std::uint64_t counters
+#include <cstdio>             // std::snprintf for numbers and dates
+#include <cstring>            // std::memcpy, std::strerror
+#include <ctime>              // gmtime_r for the Date header
+#include <functional>         // Handler type
+#include <memory>             // shared ownership of the core by threads
+#include <mutex>              // the one library mutex
+#include <string>             // owned text
+#include <string_view>        // the parser works on views
+#include <system_error>       // Error carries a std::error_code
+#include <thread>             // serve_until_signal's serving and draining threads
+#include <utility>            // std::move, std::pair
+#include <vector>             // headers, routes, connection registry
+
+#include <arpa/inet.h>   // inet_pton, inet_ntop
+#include <csignal>       // sigaction for serve_until_signal
+#include <cerrno>        // errno after every system call
+#include <fcntl.h>       // fcntl O_NONBLOCK, pipe2 flags
+#include <netdb.h>       // getaddrinfo for host names
+#include <netinet/in.h>  // sockaddr_in, sockaddr_in6
+#include <netinet/tcp.h> // TCP_NODELAY
+#include <poll.h>        // timed accept, reads and writes
+#include <pthread.h>     // threads with a small, fixed stack size
+#include <sys/socket.h>  // the sockets API
+#include <sys/uio.h>     // writev: head and body in one call
+#include <unistd.h>      // close, pipe2, read, write
+
+namespace graceful_http {
+
+// ==== Public API ====
+// >>api
+
+using Duration = std::chrono::milliseconds;
+
+// Options configures a Server. It is copied into the server at
+// construction and never changes afterwards. listen() validates it and
+// names the first bad field. A zero duration means "no limit" unless the
+// field says otherwise.
+struct Options {
+    // drain_delay is the lame-duck period: for this long after shutdown()
+    // begins, the server keeps accepting and serving (every response says
+    // `Connection: close`) while is_draining() reports true, so a load
+    // balancer polling a health check can take it out of rotation first.
+    // Default 0: stop accepting at once.
+    Duration drain_delay{0};
+
+    // read_header_timeout bounds reading one request line and header
+    // section, from the moment its first byte is awaited. On expiry the
+    // client gets 408 if it had sent part of a request; a silent
+    // connection is simply closed. Default 10 s. Must be > 0.
+    Duration read_header_timeout{std::chrono::seconds(10)};
+
+    // read_timeout bounds reading one request body. On expiry the
+    // connection gets 408 and closes. Default 60 s; 0 means no limit.
+    Duration read_timeout{std::chrono::seconds(60)};
+
+    // write_timeout bounds writing one response (or each streamed chunk).
+    // On expiry the connection is closed. Default 60 s; 0 means no limit.
+    Duration write_timeout{std::chrono::seconds(60)};
+
+    // idle_timeout bounds how long a keep-alive connection waits for its
+    // next request. On expiry it is closed quietly. Default 60 s.
+    // Must be > 0.
+    Duration idle_timeout{std::chrono::seconds(60)};
+
+    // drain_silent_timeout is how long a connection that has not sent a
+    // single byte may still wait for its first request once the server
+    // stops accepting (SHUTDOWN.md #10); a request arriving inside it is
+    // served with `Connection: close`. Default 500 ms.
+    Duration drain_silent_timeout{500};
+
+    // linger_timeout bounds the lingering close: after the server's last
+    // response on a connection it half-closes the socket and discards
+    // input until the client's EOF, for at most this long, so the client
+    // never sees a reset before it has read its response. Default 1 s.
+    Duration linger_timeout{1000};
+
+    // max_header_bytes limits the request line plus header fields.
+    // Past it the client gets 431. Default 64 KiB. Must be >= 1 KiB.
+    std::size_t max_header_bytes = 64 * 1024;
+
+    // max_request_line_bytes limits the request line alone (414 past it).
+    // Default 8 KiB. Must be >= 64 and <= max_header_bytes.
+    std::size_t max_request_line_bytes = 8 * 1024;
+
+    // max_body_bytes limits a request body. Past it the client gets 413,
+    // before the body is read when Content-Length announces it.
+    // Default 8 MiB.
+    std::size_t max_body_bytes = 8 * 1024 * 1024;
+
+    // max_connections caps concurrent connections. At the cap the server
+    // stops calling accept(), so new clients wait in the kernel backlog
+    // (not refused, not reset) until a connection ends. Default 0: no cap.
+    std::size_t max_connections = 0;
+
+    // listen_backlog is passed to listen(2). Default 1024.
+    int listen_backlog = 1024;
+
+    // thread_stack_size is the stack of each connection thread; handlers
+    // run on it. Default 256 KiB. Must be >= 64 KiB.
+    std::size_t thread_stack_size = 256 * 1024;
+};
+
+// Error is the result of a setup call: empty (false) on success, else a
+// std::error_code and a Go-style message with context, such as
+// "listen 127.0.0.1:8080: bind: Address already in use".
+class [[nodiscard]] Error {
+public:
+    Error() = default;
+    Error(std::error_code code, std::string message)
+        : code_(code), message_(std::move(message)) {}
+    explicit operator bool() const { return static_cast<bool>(code_); }
+    const std::error_code& code() const { return code_; }
+    const std::string& message() const { return message_; }
+
+private:
+    std::error_code code_;
+    std::string message_;
+};
+
+// ShutdownReport says how a drain went. Counters cover only what
+// happened after shutdown began.
+struct ShutdownReport {
+    bool drained = false;               // every connection ended before the deadline
+    bool completed = false;             // the drain is over (false only when shutdown()
+                                        // was called from inside a handler)
+    std::size_t connections_forced = 0; // open at the deadline, force-closed
+    Duration elapsed{0};                // from shutdown() to the end of the drain
+    std::uint64_t served_from_backlog = 0; // connections accepted from the backlog after
+                                           // the listener stopped, then served
+    std::uint64_t served_with_close = 0;   // responses that carried Connection: close
+                                           // because shutdown had begun
+    std::uint64_t idle_closed = 0;    // idle keep-alive connections closed by the drain
+    std::uint64_t silent_closed = 0;  // connections that never sent a byte, closed
+                                      // after drain_silent_timeout
+};
+
+// Stats is a snapshot of the server's counters (thread-safe to take).
+struct Stats {
+    std::size_t active_connections = 0;
+    std::size_t active_requests = 0;
+    std::uint64_t connections_total = 0;
+    std::uint64_t requests_total = 0;
+    ShutdownReport drain; // the drain counters so far
+};
+
+namespace detail {
+class Core;
+struct Conn;
+struct BodyReader;
+} // namespace detail
+
+// Header is one request or response header field, as received.
+struct Header {
+    std::string name;
+    std::string value;
+};
+
+// Request is what a handler sees. Valid only during the handler call.
+// Not thread-safe except shutdown_requested(), wait_for_shutdown(),
+// cancelled() and wait_for_cancel().
+class Request {
+public:
+    std::string method;  // "GET", "POST", ... (case-sensitive, RFC 9110 §9.1)
+    std::string target;  // the raw request target, as sent
+    std::string path;    // percent-decoded path, without the query
+    std::string query;   // raw query string, without '?'
+    int version_minor = 1; // 0 for HTTP/1.0, 1 for HTTP/1.1
+    std::vector<Header> headers;
+    std::vector<std::pair<std::string, std::string>> params; // from {name} patterns
+
+    // header returns the first field with this name (case-insensitive),
+    // or "" when absent. has_header tells absent from empty.
+    std::string_view header(std::string_view name) const;
+    bool has_header(std::string_view name) const;
+    // query_param returns the percent-decoded value of a query parameter,
+    // or "" when absent.
+    std::string query_param(std::string_view name) const;
+    // param returns a path parameter captured by the route pattern.
+    std::string_view param(std::string_view name) const;
+
+    // body reads the whole request body on first call (sending
+    // `100 Continue` first if the client asked for it) and returns it.
+    // If reading fails (too large, timeout, malformed chunking, client
+    // gone) it returns "" and body_ok() is false; the server then answers
+    // with the matching error status instead of the handler's response.
+    const std::string& body() const;
+    bool body_ok() const;
+
+    // shutdown_requested is true once shutdown() or close() has begun.
+    bool shutdown_requested() const;
+    // wait_for_shutdown blocks until shutdown begins or the timeout
+    // passes; returns shutdown_requested().
+    bool wait_for_shutdown(Duration timeout) const;
+    // cancelled is true once this request's connection was force-closed
+    // (the shutdown deadline passed, or close() was called). Its response
+    // can no longer be delivered; a handler should return.
+    bool cancelled() const;
+    // wait_for_cancel blocks until cancelled() or the timeout passes;
+    // returns cancelled(). Use it as an interruptible sleep.
+    bool wait_for_cancel(Duration timeout) const;
+
+private:
+    friend class detail::Core;
+    friend struct detail::Conn;
+    detail::Conn* conn_ = nullptr;
+    mutable std::string body_;
+    mutable int body_state_ = 0; // 0 unread, 1 read, 2 failed
+};
+
+// Response is filled in by a handler. Either set status, headers and
+// body and return (the server writes it with one writev), or stream:
+// begin_stream() sends the head, write() sends data, and the body ends
+// when the handler returns (chunked unless Content-Length was set).
+class Response {
+public:
+    int status = 200;
+    std::vector<Header> headers;
+    std::string body;
+
+    // set_header replaces every field with this name (case-insensitive).
+    void set_header(std::string_view name, std::string_view value);
+    // text sets the body and its Content-Type (default text/plain).
+    void text(std::string_view body_text,
+              std::string_view content_type = "text/plain; charset=utf-8");
+
+    // begin_stream sends the status and headers now. The body follows
+    // with write(). Without a Content-Length header the body is chunked
+    // (HTTP/1.1) or delimited by closing the connection (HTTP/1.0).
+    // Returns false if the client is gone.
+    bool begin_stream();
+    // write sends part of a streamed body, blocking under back-pressure
+    // up to Options::write_timeout. Returns false once the client is gone,
+    // the write timed out or the connection was force-closed.
+    bool write(std::string_view data);
+    bool streaming() const { return streaming_; }
+
+private:
+    friend class detail::Core;
+    friend struct detail::Conn;
+    detail::Conn* conn_ = nullptr;
+    bool streaming_ = false;
+    bool stream_failed_ = false;
+};
+
+using Handler = std::function<void(const Request&, Response&)>;
+
+// Server is an HTTP/1.1 server. Not copyable, not movable.
+class Server {
+public:
+    explicit Server(Options options = Options{});
+    ~Server();
+    Server(const Server&) = delete;
+    Server& operator=(const Server&) = delete;
+
+    // Routes. A pattern is a path whose segments may be `{name}` (one
+    // segment) or, last, `{name...}` (the rest of the path). A GET route
+    // also answers HEAD. Unknown path: 404 (or not_found); known path,
+    // other method: 405 with Allow. Register before serve().
+    void handle(std::string_view method, std::string_view pattern, Handler h);
+    void get(std::string_view pattern, Handler h) { handle("GET", pattern, std::move(h)); }
+    void post(std::string_view pattern, Handler h) { handle("POST", pattern, std::move(h)); }
+    void put(std::string_view pattern, Handler h) { handle("PUT", pattern, std::move(h)); }
+    void del(std::string_view pattern, Handler h) { handle("DELETE", pattern, std::move(h)); }
+    void not_found(Handler h);
+
+    // listen binds and listens on host:port ("127.0.0.1", "::1", "::" for
+    // dual-stack, "localhost"). Port 0 picks a free port; see port().
+    Error listen(const std::string& host, int port);
+    // port is the bound port (after listen), else 0. Thread-safe.
+    int port() const;
+    // address is "http://HOST:PORT" of the listener ([::1] for IPv6).
+    std::string url() const;
+
+    // serve accepts and serves connections until shutdown() or close(),
+    // and returns only when the drain has finished or the deadline was
+    // enforced. Returns an error when not listening, and a "server
+    // closed" error (std::errc::operation_canceled) at once when shutdown
+    // began before serve().
+    Error serve();
+
+    // shutdown drains gracefully (see THE SHUTDOWN PROTOCOL) and returns
+    // when every connection has ended or, at `timeout`, after forcing the
+    // rest closed. Thread-safe, any number of times: later calls may only
+    // shorten the deadline, and all return the same report. From inside a
+    // handler it starts the drain and returns at once (completed false).
+    ShutdownReport shutdown(Duration timeout);
+    // close stops at once: the listener closes and every connection is
+    // force-closed. Thread-safe; also ends a shutdown() in progress.
+    void close();
+
+    // is_shutting_down is true once shutdown() or close() began.
+    bool is_shutting_down() const;
+    // is_draining is true during Options::drain_delay (report "draining").
+    bool is_draining() const;
+    // stats returns a snapshot of the counters. Thread-safe.
+    Stats stats() const;
+
+private:
+    std::shared_ptr<detail::Core> core_;
+};
+
+// serve_until_signal serves until SIGINT or SIGTERM, then drains with the
+// given grace period and returns the report. A second signal during the
+// drain forces the close at once. The signal handlers only write to a
+// pipe (async-signal-safe), so it works whatever threads the program
+// already has; the previous handlers are restored before it returns. If
+// serve() fails (not listening), drained is false and completed is false.
+ShutdownReport serve_until_signal(Server& server, Duration grace);
+
+// ==== Internals ====
+// >>detail
+namespace detail {
+
+using Clock = std::chrono::steady_clock;
+using TimePoint = Clock::time_point;
+
+inline TimePoint no_deadline() { return TimePoint::max(); }
+
+// deadline_after: now + d, or no deadline when d is zero.
+inline TimePoint deadline_after(Duration d) {
+    return d.count() > 0 ? Clock::now() + d : no_deadline();
+}
+
+// ---- Text helpers ----
+
+inline char to_lower(char c) {
+    return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+}
+
+inline bool iequals(std::string_view a, std::string_view b) {
+    if (a.size() != b.size()) return false;
+    for (std::size_t i = 0; i < a.size(); ++i)
+        if (to_lower(a[i]) != to_lower(b[i])) return false;
+    return true;
+}
+
+// RFC 9110 §5.6.2: tchar.
+inline bool is_tchar(char c) {
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
+        return true;
+    switch (c) {
+    case '!': case '#': case '$': case '%': case '&': case '\'': case '*': case '+':
+    case '-': case '.': case '^': case '_': case '`': case '|': case '~':
+        return true;
+    default:
+        return false;
+    }
+}
+
+inline bool is_token(std::string_view s) {
+    if (s.empty()) return false;
+    for (char c : s)
+        if (!is_tchar(c)) return false;
+    return true;
+}
+
+inline std::string_view trim_ows(std::string_view s) {
+    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+    return s;
+}
+
+inline int hex_value(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+// percent_decode decodes %XX (and '+' as space when plus_is_space).
+// Returns false on a malformed escape or a decoded NUL.
+inline bool percent_decode(std::string_view in, std::string& out, bool plus_is_space) {
+    out.clear();
+    out.reserve(in.size());
+    for (std::size_t i = 0; i < in.size(); ++i) {
+        char c = in[i];
+        if (c == '%') {
+            if (i + 2 >= in.size()) return false;
+            int hi = hex_value(in[i + 1]), lo = hex_value(in[i + 2]);
+            if (hi < 0 || lo < 0) return false;
+            char d = static_cast<char>(hi * 16 + lo);
+            if (d == '\0') return false;
+            out.push_back(d);
+            i += 2;
+        } else if (c == '+' && plus_is_space) {
+            out.push_back(' ');
+        } else {
+            out.push_back(c);
+        }
+    }
+    return true;
+}
+
+// for_each_list_item calls f on each non-empty, trimmed element of a
+// comma-separated field value (RFC 9110 §5.6.1).
+template <class F>
+void for_each_list_item(std::string_view v, F&& f) {
+    while (!v.empty()) {
+        std::size_t comma = v.find(',');
+        std::string_view item = trim_ows(v.substr(0, comma));
+        if (!item.empty()) f(item);
+        if (comma == std::string_view::npos) break;
+        v.remove_prefix(comma + 1);
+    }
+}
+
+inline const char* reason_phrase(int status) {
+    switch (status) {
+    case 100: return "Continue";
+    case 101: return "Switching Protocols";
+    case 200: return "OK";
+    case 201: return "Created";
+    case 202: return "Accepted";
+    case 204: return "No Content";
+    case 206: return "Partial Content";
+    case 301: return "Moved Permanently";
+    case 302: return "Found";
+    case 303: return "See Other";
+    case 304: return "Not Modified";
+    case 307: return "Temporary Redirect";
+    case 308: return "Permanent Redirect";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 409: return "Conflict";
+    case 410: return "Gone";
+    case 411: return "Length Required";
+    case 413: return "Content Too Large";
+    case 414: return "URI Too Long";
+    case 415: return "Unsupported Media Type";
+    case 417: return "Expectation Failed";
+    case 422: return "Unprocessable Content";
+    case 429: return "Too Many Requests";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    case 505: return "HTTP Version Not Supported";
+    default: return "Unknown";
+    }
+}
+
+// http_date formats the current time as an IMF-fixdate (RFC 9110
+// §5.6.7), cached per second per thread.
+inline std::string_view http_date() {
+    thread_local std::time_t cached_at = 0;
+    thread_local char buf[40];
+    std::time_t now = std::time(nullptr);
+    if (now != cached_at) {
+        std::tm tm{};
+        gmtime_r(&now, &tm);
+        std::strftime(buf, sizeof buf, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+        cached_at = now;
+    }
+    return buf;
+}
+
+// ---- The request head parser: a pure function over the bytes ----
+
+enum class ParseStatus { incomplete, done, error };
+
+struct ParseResult {
+    ParseStatus status = ParseStatus::incomplete;
+    int http_status = 0;        // on error: the status to answer with
+    std::size_t head_bytes = 0; // on done: bytes of the head, final CRLF included
+};
+
+struct FieldView {
+    std::string_view name;
+    std::string_view value;
+};
+
+struct RequestHead {
+    std::string_view method;
+    std::string_view target;
+    int version_minor = 1;
+    std::vector<FieldView> fields;
+};
+
+struct HeadLimits {
+    std::size_t max_request_line = 8 * 1024;
+    std::size_t max_header = 64 * 1024;
+};
+
+inline ParseResult parse_error(int status) {
+    ParseResult r;
+    r.status = ParseStatus::error;
+    r.http_status = status;
+    return r;
+}
+
+// parse_request_line: "METHOD SP target SP HTTP/1.x" (RFC 9112 §3).
+inline ParseResult parse_request_line(std::string_view line, RequestHead& out) {
+    std::size_t sp1 = line.find(' ');
+    if (sp1 == std::string_view::npos) return parse_error(400);
+    std::size_t sp2 = line.find(' ', sp1 + 1);
+    if (sp2 == std::string_view::npos) return parse_error(400);
+    out.method = line.substr(0, sp1);
+    out.target = line.substr(sp1 + 1, sp2 - sp1 - 1);
+    std::string_view version = line.substr(sp2 + 1);
+    if (!is_token(out.method) || out.target.empty()) return parse_error(400);
+    for (char c : out.target) {
+        unsigned char u = static_cast<unsigned char>(c);
+        if (u <= 0x20 || u == 0x7f) return parse_error(400); // CTL or space in target
+    }
+    if (version.size() != 8 || version.substr(0, 5) != "HTTP/" || version[6] != '.' ||
+        version[5] < '0' || version[5] > '9' || version[7] < '0' || version[7] > '9')
+        return parse_error(400);
+    if (version[5] != '1') return parse_error(505);
+    // RFC 9110 §2.5: a higher minor version is answered as HTTP/1.1.
+    out.version_minor = version[7] == '0' ? 0 : 1;
+    ParseResult ok;
+    ok.status = ParseStatus::done;
+    return ok;
+}
+
+// parse_field_line: "name: OWS value OWS" (RFC 9112 §5).
+inline ParseResult parse_field_line(std::string_view line, RequestHead& out) {
+    if (line.front() == ' ' || line.front() == '\t') return parse_error(400); // obs-fold
+    std::size_t colon = line.find(':');
+    if (colon == std::string_view::npos) return parse_error(400);
+    std::string_view name = line.substr(0, colon);
+    if (!is_token(name)) return parse_error(400); // also: whitespace before the colon
+    std::string_view value = trim_ows(line.substr(colon + 1));
+    for (char c : value) {
+        unsigned char u = static_cast<unsigned char>(c);
+        if ((u < 0x20 && c != '\t') || u == 0x7f) return parse_error(400);
+    }
+    out.fields.push_back(FieldView{name, value});
+    ParseResult ok;
+    ok.status = ParseStatus::done;
+    return ok;
+}
+
+// parse_request_head parses a request line and header section at the
+// start of `buf`. Lines end in CRLF; a bare LF is accepted (RFC 9112
+// §2.2), a bare CR is not. Resets `out` on entry.
+inline ParseResult parse_request_head(std::string_view buf, const HeadLimits& limits,
+                                      RequestHead& out) {
+    out.method = {};
+    out.target = {};
+    out.version_minor = 1;
+    out.fields.clear();
+    std::size_t pos = 0;
+    // RFC 9112 §2.2: ignore a few empty lines before the request line.
+    for (int i = 0; i < 4; ++i) {
+        if (buf.substr(pos, 2) == "\r\n") pos += 2;
+        else if (buf.substr(pos, 1) == "\n") pos += 1;
+        else break;
+    }
+    bool first = true;
+    for (;;) {
+        std::size_t nl = buf.find('\n', pos);
+        std::size_t limit = first ? limits.max_request_line : limits.max_header;
+        if (nl == std::string_view::npos) {
+            if (buf.size() - (first ? pos : 0) > limit) return parse_error(first ? 414 : 431);
+            ParseResult more;
+            return more;
+        }
+        if (first && nl - pos > limits.max_request_line) return parse_error(414);
+        if (nl + 1 > limits.max_header) return parse_error(431);
+        std::string_view line = buf.substr(pos, nl - pos);
+        if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+        if (line.find('\r') != std::string_view::npos) return parse_error(400);
+        if (line.find('\0') != std::string_view::npos) return parse_error(400);
+        pos = nl + 1;
+        if (first) {
+            ParseResult r = parse_request_line(line, out);
+            if (r.status != ParseStatus::done) return r;
+            first = false;
+            continue;
+        }
+        if (line.empty()) {
+            ParseResult r;
+            r.status = ParseStatus::done;
+            r.head_bytes = pos;
+            return r;
+        }
+        ParseResult r = parse_field_line(line, out);
+        if (r.status != ParseStatus::done) return r;
+    }
+}
+
+// ---- Message framing (RFC 9112 §6) ----
+
+enum class BodyKind { none, length, chunked };
+
+struct Framing {
+    int error_status = 0; // non-zero: reject the request with this status
+    BodyKind body = BodyKind::none;
+    std::uint64_t content_length = 0;
+    bool keep_alive = true;
+    bool expect_continue = false;
+};
+
+// parse_content_length accepts 1*DIGIT, rejecting overflow.
+inline bool parse_content_length(std::string_view s, std::uint64_t& out) {
+    if (s.empty() || s.size() > 19) return false;
+    std::uint64_t v = 0;
+    for (char c : s) {
+        if (c < '0' || c > '9') return false;
+        v = v * 10 + static_cast<std::uint64_t>(c - '0');
+    }
+    out = v;
+    return true;
+}
+
+// frame_request decides the body length, persistence and expectations
+// of a parsed head, or the status that rejects it.
+inline Framing frame_request(const RequestHead& head, std::size_t max_body) {
+    Framing f;
+    f.keep_alive = head.version_minor >= 1;
+    int hosts = 0;
+    bool has_te = false, has_cl = false, chunked_last = false, cl_bad = false;
+    bool unknown_coding = false, chunked_twice = false;
+    std::uint64_t cl = 0;
+    for (const FieldView& fv : head.fields) {
+        if (iequals(fv.name, "host")) {
+            ++hosts;
+        } else if (iequals(fv.name, "transfer-encoding")) {
+            has_te = true;
+            for_each_list_item(fv.value, [&](std::string_view coding) {
+                if (chunked_last) chunked_twice = true; // chunked must be last, once
+                if (iequals(coding, "chunked")) chunked_last = true;
+                else unknown_coding = true;
+            });
+        } else if (iequals(fv.name, "content-length")) {
+            // RFC 9110 §8.6: a list of identical values may be accepted.
+            for_each_list_item(fv.value, [&](std::string_view item) {
+                std::uint64_t v = 0;
+                if (!parse_content_length(item, v) || (has_cl && v != cl)) cl_bad = true;
+                cl = v;
+                has_cl = true;
+            });
+            if (trim_ows(fv.value).empty()) cl_bad = true;
+        } else if (iequals(fv.name, "connection")) {
+            for_each_list_item(fv.value, [&](std::string_view opt) {
+                if (iequals(opt, "close")) f.keep_alive = false;
+                else if (iequals(opt, "keep-alive") && head.version_minor == 0) f.keep_alive = true;
+            });
+        } else if (iequals(fv.name, "expect")) {
+            if (iequals(trim_ows(fv.value), "100-continue")) f.expect_continue = true;
+            else f.error_status = 417;
+        }
+    }
+    if (head.version_minor == 0) {
+        bool ka = false;
+        for (const FieldView& fv : head.fields)
+            if (iequals(fv.name, "connection"))
+                for_each_list_item(fv.value, [&](std::string_view o) {
+                    if (iequals(o, "keep-alive")) ka = true;
+                });
+        f.keep_alive = f.keep_alive && ka;
+    }
+    // RFC 9112 §3.2: HTTP/1.1 needs exactly one Host.
+    if (hosts > 1 || (head.version_minor >= 1 && hosts == 0)) f.error_status = 400;
+    // RFC 9112 §6.1/§6.3: Transfer-Encoding with Content-Length is an
+    // error (request smuggling); chunked must be the final coding.
+    else if (has_te && (has_cl || head.version_minor == 0)) f.error_status = 400;
+    else if (has_te && (!chunked_last || chunked_twice)) f.error_status = 400;
+    else if (has_te && unknown_coding) f.error_status = 501;
+    else if (cl_bad) f.error_status = 400;
+    if (f.error_status != 0 && f.error_status != 417) return f;
+    if (has_te) {
+        f.body = BodyKind::chunked;
+    } else if (has_cl && cl > 0) {
+        f.body = BodyKind::length;
+        f.content_length = cl;
+        if (cl > max_body && f.error_status == 0) f.error_status = 413;
+    }
+    return f;
+}
+
+// ---- The chunked decoder: incremental, pure (RFC 9112 §7.1) ----
+
+class ChunkedDecoder {
+public:
+    enum class Status { more, done, error };
+    struct Result {
+        Status status = Status::more;
+        std::size_t consumed = 0;
+        int http_status = 0; // on error: 400 or 413
+    };
+
+    explicit ChunkedDecoder(std::size_t max_body = SIZE_MAX, std::size_t max_meta = 64 * 1024)
+        : max_body_(max_body), max_meta_(max_meta) {}
+
+    // feed decodes as much of `in` as it can, appending data to `out`
+    // unless `out` is null (discarding). Call again with more input while
+    // the status is `more`.
+    Result feed(std::string_view in, std::string* out);
+    std::uint64_t total() const { return total_; }
+
+private:
+    enum class State { size, ext, size_lf, data, data_cr, data_lf, trailer_start, trailer,
+                       trailer_lf, final_lf, done };
+    Result fail(std::size_t consumed, int status) {
+        state_ = State::done;
+        Result r;
+        r.status = Status::error;
+        r.consumed = consumed;
+        r.http_status = status;
+        return r;
+    }
+    State state_ = State::size;
+    std::uint64_t chunk_left_ = 0;
+    std::uint64_t total_ = 0;
+    int size_digits_ = 0;
+    std::size_t meta_ = 0; // extension and trailer bytes seen
+    std::size_t max_body_;
+    std::size_t max_meta_;
+};
+
+inline ChunkedDecoder::Result ChunkedDecoder::feed(std::string_view in, std::string* out) {
+    std::size_t i = 0;
+    while (i < in.size()) {
+        char c = in[i];
+        switch (state_) {
+        case State::size: {
+            int h = hex_value(c);
+            if (h >= 0) {
+                if (++size_digits_ > 15) return fail(i, 400); // would overflow
+                chunk_left_ = chunk_left_ * 16 + static_cast<std::uint64_t>(h);
+                ++i;
+            } else if (size_digits_ > 0 && (c == ';' || c == ' ' || c == '\t')) {
+                state_ = State::ext;
+            } else if (size_digits_ > 0 && c == '\r') {
+                state_ = State::size_lf;
+                ++i;
+            } else {
+                return fail(i, 400);
+            }
+            break;
+        }
+        case State::ext: // chunk extensions are accepted and ignored
+            if (c == '\r') {
+                state_ = State::size_lf;
+            } else if ((static_cast<unsigned char>(c) < 0x20 && c != '\t') || c == 0x7f ||
+                       ++meta_ > max_meta_) {
+                return fail(i, 400);
+            }
+            ++i;
+            break;
+        case State::size_lf:
+            if (c != '\n') return fail(i, 400);
+            ++i;
+            size_digits_ = 0;
+            if (chunk_left_ == 0) {
+                state_ = State::trailer_start;
+            } else {
+                if (chunk_left_ > max_body_ - std::min<std::uint64_t>(total_, max_body_))
+                    return fail(i, 413);
+                state_ = State::data;
+            }
+            break;
+        case State::data: {
+            std::size_t n = static_cast<std::size_t>(
+                std::min<std::uint64_t>(chunk_left_, in.size() - i));
+            if (out) out->append(in.data() + i, n);
+            i += n;
+            chunk_left_ -= n;
+            total_ += n;
+            if (chunk_left_ == 0) state_ = State::data_cr;
+            break;
+        }
+        case State::data_cr:
+            if (c != '\r') return fail(i, 400);
+            state_ = State::data_lf;
+            ++i;
+            break;
+        case State::data_lf:
+            if (c != '\n') return fail(i, 400);
+            state_ = State::size;
+            ++i;
+            break;
+        case State::trailer_start:
+            if (c == '\r') {
+                state_ = State::final_lf;
+                ++i;
+                break;
+            }
+            state_ = State::trailer;
+            break;
+        case State::trailer: // trailer fields are accepted and ignored
+            if (c == '\r') state_ = State::trailer_lf;
+            else if ((static_cast<unsigned char>(c) < 0x20 && c != '\t') || ++meta_ > max_meta_)
+                return fail(i, c == '\n' ? 400 : (meta_ > max_meta_ ? 431 : 400));
+            ++i;
+            break;
+        case State::trailer_lf:
+            if (c != '\n') return fail(i, 400);
+            state_ = State::trailer_start;
+            ++i;
+            break;
+        case State::final_lf: {
+            if (c != '\n') return fail(i, 400);
+            state_ = State::done;
+            Result r;
+            r.status = Status::done;
+            r.consumed = i + 1;
+            return r;
+        }
+        case State::done: {
+            Result r;
+            r.status = Status::done;
+            r.consumed = i;
+            return r;
+        }
+        }
+    }
+    Result r;
+    r.consumed = i;
+    r.status = state_ == State::done ? Status::done : Status::more;
+    return r;
+}
+
+// ---- Router ----
+
+struct Route {
+    std::string method;
+    std::vector<std::string> segments; // "{name}" / "{name...}" or literal
+    Handler handler;
+};
+
+inline std::vector<std::string> split_path(std::string_view path) {
+    std::vector<std::string> out;
+    if (!path.empty() && path.front() == '/') path.remove_prefix(1);
+    for (;;) {
+        std::size_t slash = path.find('/');
+        out.emplace_back(path.substr(0, slash));
+        if (slash == std::string_view::npos) break;
+        path.remove_prefix(slash + 1);
+    }
+    return out;
+}
+
+inline bool is_param(const std::string& seg) {
+    return seg.size() >= 2 && seg.front() == '{' && seg.back() == '}';
+}
+inline bool is_wildcard(const std::string& seg) {
+    return is_param(seg) && seg.size() > 5 && seg.compare(seg.size() - 4, 4, "...}") == 0;
+}
+
+// match_route: does `path` (decoded) match the route's pattern? Fills
+// params. Pure function.
+inline bool match_route(const Route& route, std::string_view path,
+                        std::vector<std::pair<std::string, std::string>>& params) {
+    params.clear();
+    if (path.empty() || path.front() != '/') return route.segments.size() == 1 && path == "*" &&
+                                                      route.segments[0] == "*";
+    std::string_view rest = path.substr(1);
+    for (std::size_t i = 0; i < route.segments.size(); ++i) {
+        const std::string& seg = route.segments[i];
+        if (is_wildcard(seg) && i + 1 == route.segments.size()) {
+            params.emplace_back(seg.substr(1, seg.size() - 5), std::string(rest));
+            return true;
+        }
+        std::size_t slash = rest.find('/');
+        std::string_view part = rest.substr(0, slash);
+        if (is_param(seg)) {
+            if (part.empty()) return false;
+            params.emplace_back(seg.substr(1, seg.size() - 2), std::string(part));
+        } else if (part != seg) {
+            return false;
+        }
+        if (i + 1 == route.segments.size()) return slash == std::string_view::npos;
+        if (slash == std::string_view::npos) return false;
+        rest.remove_prefix(slash + 1);
+    }
+    return false;
+}
+
+// ---- Sockets ----
+
+enum class Wait { ready, timeout, woken, error };
+
+// wait_fd polls `fd` for `events` until `deadline`, also returning
+// `woken` when `wake_fd` (if >= 0) becomes readable.
+inline Wait wait_fd(int fd, short events, TimePoint deadline, int wake_fd = -1) {
+    for (;;) {
+        int timeout_ms = -1;
+        if (deadline != no_deadline()) {
+            auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                deadline - Clock::now() + std::chrono::microseconds(999));
+            if (left.count() <= 0) return Wait::timeout;
+            timeout_ms = static_cast<int>(std::min<long long>(left.count(), 1 << 30));
+        }
+        pollfd p[2] = {{fd, events, 0}, {wake_fd, POLLIN, 0}};
+        int n = ::poll(p, wake_fd >= 0 ? 2 : 1, timeout_ms);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            return Wait::error;
+        }
+        if (n == 0) {
+            if (deadline == no_deadline()) continue;
+            if (Clock::now() >= deadline) return Wait::timeout;
+            continue;
+        }
+        if (p[0].revents != 0) return Wait::ready;
+        if (wake_fd >= 0 && p[1].revents != 0) return Wait::woken;
+    }
+}
+
+// send_all writes every iovec (MSG_NOSIGNAL: a vanished client never
+// raises SIGPIPE), waiting for POLLOUT under back-pressure.
+inline bool send_all(int fd, iovec* iov, int count, TimePoint deadline) {
+    while (count > 0) {
+        msghdr msg{};
+        msg.msg_iov = iov;
+        msg.msg_iovlen = static_cast<decltype(msg.msg_iovlen)>(count);
+        ssize_t n = ::sendmsg(fd, &msg, MSG_NOSIGNAL);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                if (wait_fd(fd, POLLOUT, deadline) != Wait::ready) return false;
+                continue;
+            }
+            return false;
+        }
+        std::size_t left = static_cast<std::size_t>(n);
+        while (count > 0 && left >= iov->iov_len) {
+            left -= iov->iov_len;
+            ++iov;
+            --count;
+        }
+        if (count > 0) {
+            iov->iov_base = static_cast<char*>(iov->iov_base) + left;
+            iov->iov_len -= left;
+        }
+    }
+    return true;
+}
+
+inline std::string errno_text(int err) { return std::strerror(err); }
+
+inline std::string host_port(const std::string& host, int port) {
+    if (host.find(':') != std::string::npos) return "[" + host + "]:" + std::to_string(port);
+    return host + ":" + std::to_string(port);
+}
+
+inline Error sys_error(const std::string& context, int err) {
+    return Error(std::error_code(err, std::system_category()),
+                 context + ": " + errno_text(err));
+}
+
+// close_quietly closes an fd we own, ignoring EINTR (Linux closes anyway).
+inline void close_fd(int& fd) {
+    if (fd >= 0) ::close(fd);
+    fd = -1;
+}
+
+// ---- Lifecycle ----
+
+enum class Phase {
+    idle,     // constructed or listening, serve() not yet running
+    serving,  // accepting and serving
+    draining, // drain delay: still accepting, responses close
+    stopping, // listener closing, waiting for connections to end
+    done,     // the drain is over
+};
+
+enum class ConnState { fresh, active, idle, closed };
+
+// Conn is one connection, owned by its thread. Registered in the Core
+// (under mu_) so the deadline can shut its socket down.
+struct Conn {
+    Core* core = nullptr;
+    int fd = -1;
+    bool from_backlog = false;
+    TimePoint accepted_at;
+    pthread_t tid{};        // guarded by Core::mu_
+    std::size_t slot = 0;   // guarded by Core::mu_: index in Core::conns_
+    bool detached = false;  // guarded by Core::mu_
+    std::atomic<bool> cancelled{false};
+    ConnState state = ConnState::fresh;
+    std::size_t requests = 0;
+    bool broken = false; // a write failed: nothing more can be sent
+
+    std::string in; // received bytes not yet consumed
+
+    // The current request's body and response framing.
+    Framing framing;
+    bool head_only = false;
+    bool continue_sent = false;
+    bool body_done = true;
+    int body_error = 0;
+    std::uint64_t body_left = 0;
+    ChunkedDecoder decoder;
+    enum class Stream { none, chunked, fixed, until_close } stream = Stream::none;
+    std::uint64_t stream_left = 0;
+    bool close_after = false;
+
+    enum class Read { data, eof, timeout, error, again };
+    enum class Next { keep_alive, linger, drop };
+    TimePoint head_started_at;
+    int req_minor = 1;
+    bool closed_for_shutdown = false;
+    std::string out; // the response head being written (reused)
+
+    void run();
+    Next serve_one();
+    bool wait_for_request();
+    bool read_head(RequestHead& head, ParseResult& pr);
+    Read read_more(TimePoint deadline);
+    bool read_body(std::string* out_body, std::size_t limit);
+    bool discard_body();
+    void set_state(ConnState s);
+    Next finish_response(const Request& req, Response& res, bool handler_ok);
+    void decide_close();
+    void build_head(const Response& res, bool for_stream);
+    bool send_response(const Response& res);
+    void send_error(int status);
+    bool begin_stream(Response& res);
+    bool write_stream(std::string_view data);
+    bool end_stream();
+    void lingering_close();
+};
+
+// Core is the server's state, shared by the Server object and every
+// connection thread, so a stuck thread never outlives it.
+class Core : public std::enable_shared_from_this<Core> {
+public:
+    explicit Core(Options o) : opt_(std::move(o)) {}
+    ~Core();
+
+    Error listen(const std::string& host, int port);
+    Error serve();
+    ShutdownReport shutdown(Duration timeout);
+    void close();
+    Stats stats() const;
+
+    const Options opt_;
+    std::vector<Route> routes_;
+    Handler not_found_;
+    std::atomic<int> port_{0};
+    std::string host_;
+    std::atomic<bool> shutting_down_{false};
+    std::atomic<Phase> phase_{Phase::idle};
+
+    bool stopping() const { return phase_.load(std::memory_order_acquire) >= Phase::stopping; }
+    void route(Request& req, Response& res, bool& handler_ok);
+    void wait_serve_returned();
+    bool wait_shutdown_for(Duration timeout);
+    bool wait_cancel_for(const Conn& c, Duration timeout);
+    void request_started();
+    void request_finished(bool closed_for_shutdown, bool from_backlog);
+    void count_idle_closed();
+    void count_silent_closed();
+    TimePoint stop_began() const;
+    int stop_wake_fd() const { return stop_wake_[0]; }
+    void conn_exited(Conn* c);
+
+private:
+    void begin_shutdown_locked(Duration timeout, bool force);
+    void begin_stopping_locked();
+    void force_locked();
+    void spawn(int fd, bool from_backlog);
+    void accept_loop();
+    void drain_backlog_and_close_listener();
+    void finish_drain();
+    void reap_finished();
+    void poke(int fd);
+    bool open_wake_pipes();
+
+    mutable std::mutex mu_;
+    std::condition_variable cv_;       // any change of counters or phase
+    int listen_fd_ = -1;               // owned by the acceptor (serve) once serving
+    int accept_wake_[2] = {-1, -1};    // readable: the acceptor re-reads the phase
+    int stop_wake_[2] = {-1, -1};      // readable from stopping on: idle connections close
+    bool listening_ = false;           // guarded by mu_
+    bool serve_running_ = false;       // guarded by mu_
+    bool controller_claimed_ = false;  // guarded by mu_: someone finishes the drain
+    bool forced_ = false;              // guarded by mu_: close() or the deadline
+    TimePoint shutdown_began_;         // guarded by mu_
+    TimePoint drain_end_;              // guarded by mu_
+    TimePoint deadline_;               // guarded by mu_
+    TimePoint stop_began_;             // guarded by mu_
+    std::vector<Conn*> conns_;         // guarded by mu_
+    std::vector<pthread_t> finished_;  // guarded by mu_: exited, to join
+    std::size_t active_requests_ = 0;  // guarded by mu_
+    std::uint64_t connections_total_ = 0; // guarded by mu_
+    std::uint64_t requests_total_ = 0;    // guarded by mu_
+    ShutdownReport report_;               // guarded by mu_
+
+    friend struct Conn;
+};
+
+// The core of the connection thread running on this thread, if any: lets
+// shutdown() know it was called from inside a handler.
+inline Core*& current_core() {
+    thread_local Core* core = nullptr;
+    return core;
+}
+
+// invoke_handler runs user code; the one place exceptions are caught.
+inline bool invoke_handler(const Handler& h, const Request& req, Response& res) {
+#if GRACEFUL_HTTP_NO_EXCEPTIONS
+    h(req, res);
+    return true;
+#else
+    try {
+        h(req, res);
+        return true;
+    } catch (...) {
+        return false;
+    }
+#endif
+}
+
+} // namespace detail
+
+// ==== Definitions ====
+// >>impl
+
+namespace detail {
+
+// How long a forced connection's thread may take to notice its socket
+// was shut down before it is reported stuck and detached.
+constexpr std::chrono::milliseconds kForceGrace{200};
+// A body the handler did not read is discarded up to this size to keep
+// the connection alive; past it the connection closes instead.
+constexpr std::size_t kMaxDiscard = 256 * 1024;
+
+inline Error validate_options(const Options& o) {
+    auto bad = [](const char* field, const char* why) {
+        return Error(std::make_error_code(std::errc::invalid_argument),
+                     std::string("listen: invalid Options::") + field + ": " + why);
+    };
+    if (o.drain_delay.count() < 0) return bad("drain_delay", "must be >= 0");
+    if (o.read_header_timeout.count() <= 0) return bad("read_header_timeout", "must be > 0");
+    if (o.read_timeout.count() < 0) return bad("read_timeout", "must be >= 0");
+    if (o.write_timeout.count() < 0) return bad("write_timeout", "must be >= 0");
+    if (o.idle_timeout.count() <= 0) return bad("idle_timeout", "must be > 0");
+    if (o.drain_silent_timeout.count() < 0) return bad("drain_silent_timeout", "must be >= 0");
+    if (o.linger_timeout.count() < 0) return bad("linger_timeout", "must be >= 0");
+    if (o.max_header_bytes < 1024) return bad("max_header_bytes", "must be >= 1024");
+    if (o.max_request_line_bytes < 64 || o.max_request_line_bytes > o.max_header_bytes)
+        return bad("max_request_line_bytes", "must be >= 64 and <= max_header_bytes");
+    if (o.listen_backlog <= 0) return bad("listen_backlog", "must be > 0");
+    if (o.thread_stack_size < 64 * 1024) return bad("thread_stack_size", "must be >= 65536");
+    return Error();
+}
+
+// ---- Core: listening ----
+
+inline Core::~Core() {
+    close_fd(listen_fd_);
+    for (int* p : {accept_wake_, stop_wake_}) {
+        close_fd(p[0]);
+        close_fd(p[1]);
+    }
+}
+
+inline bool Core::open_wake_pipes() {
+    return ::pipe2(accept_wake_, O_CLOEXEC | O_NONBLOCK) == 0 &&
+           ::pipe2(stop_wake_, O_CLOEXEC | O_NONBLOCK) == 0;
+}
+
+// poke makes a wake pipe readable (it stays readable: level-triggered).
+inline void Core::poke(int fd) {
+    char c = 1;
+    if (fd >= 0) {
+        ssize_t n = ::write(fd, &c, 1); // EAGAIN: already readable, fine
+        (void)n;
+    }
+}
+
+inline Error Core::listen(const std::string& host, int port) {
+    std::string where = "listen " + host_port(host, port);
+    if (Error e = validate_options(opt_)) return e;
+    if (port < 0 || port > 65535)
+        return Error(std::make_error_code(std::errc::invalid_argument), where + ": bad port");
+    {
+        std::lock_guard<std::mutex> lk(mu_);
+        if (shutting_down_)
+            return Error(std::make_error_code(std::errc::operation_canceled),
+                         where + ": server closed");
+        if (listening_)
+            return Error(std::make_error_code(std::errc::already_connected),
+                         where + ": already listening");
+    }
+    sockaddr_storage addr{};
+    socklen_t addr_len = 0;
+    auto* v4 = reinterpret_cast<sockaddr_in*>(&addr);
+    auto* v6 = reinterpret_cast<sockaddr_in6*>(&addr);
+    std::string h = host.empty() ? "0.0.0.0" : host;
+    if (::inet_pton(AF_INET, h.c_str(), &v4->sin_addr) == 1) {
+        v4->sin_family = AF_INET;
+        v4->sin_port = htons(static_cast<std::uint16_t>(port));
+        addr_len = sizeof(sockaddr_in);
+    } else if (::inet_pton(AF_INET6, h.c_str(), &v6->sin6_addr) == 1) {
+        v6->sin6_family = AF_INET6;
+        v6->sin6_port = htons(static_cast<std::uint16_t>(port));
+        addr_len = sizeof(sockaddr_in6);
+    } else {
+        addrinfo hints{};
+        hints.ai_family = AF_UNSPEC;
+        hints.ai_socktype = SOCK_STREAM;
+        addrinfo* res = nullptr;
+        int rc = ::getaddrinfo(h.c_str(), nullptr, &hints, &res);
+        if (rc != 0 || res == nullptr)
+            return Error(std::make_error_code(std::errc::address_not_available),
+                         where + ": lookup: " + ::gai_strerror(rc));
+        std::memcpy(&addr, res->ai_addr, res->ai_addrlen);
+        addr_len = res->ai_addrlen;
+        ::freeaddrinfo(res);
+        if (addr.ss_family == AF_INET) v4->sin_port = htons(static_cast<std::uint16_t>(port));
+        else v6->sin6_port = htons(static_cast<std::uint16_t>(port));
+    }
+    int fd = ::socket(addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0) return sys_error(where + ": socket", errno);
+    int one = 1, zero = 0;
+    ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one); // TIME_WAIT only
+    if (addr.ss_family == AF_INET6) // "::" is dual-stack; other v6 addresses are v6 only
+        ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, h == "::" ? &zero : &one, sizeof one);
+    if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), addr_len) != 0) {
+        int err = errno;
+        close_fd(fd);
+        return sys_error(where + ": bind", err);
+    }
+    if (::listen(fd, opt_.listen_backlog) != 0) {
+        int err = errno;
+        close_fd(fd);
+        return sys_error(where + ": listen", err);
+    }
+    sockaddr_storage bound{};
+    socklen_t bound_len = sizeof bound;
+    ::getsockname(fd, reinterpret_cast<sockaddr*>(&bound), &bound_len);
+    int p = bound.ss_family == AF_INET
+                ? ntohs(reinterpret_cast<sockaddr_in*>(&bound)->sin_port)
+                : ntohs(reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port);
+    if (!open_wake_pipes()) {
+        int err = errno;
+        close_fd(fd);
+        return sys_error(where + ": pipe", err);
+    }
+    std::lock_guard<std::mutex> lk(mu_);
+    listen_fd_ = fd;
+    listening_ = true;
+    host_ = h;
+    port_ = p;
+    return Error();
+}
+
+// ---- Core: the lifecycle ----
+
+inline void Core::begin_stopping_locked() {
+    if (phase_.load() >= Phase::stopping) return;
+    stop_began_ = Clock::now();
+    phase_ = Phase::stopping;
+    poke(stop_wake_[1]);
+    poke(accept_wake_[1]);
+    cv_.notify_all();
+}
+
+inline void Core::begin_shutdown_locked(Duration timeout, bool force) {
+    TimePoint now = Clock::now();
+    shutting_down_ = true;
+    shutdown_began_ = now;
+    deadline_ = force ? now : now + timeout;
+    drain_end_ = now + opt_.drain_delay;
+    if (force || !serve_running_ || opt_.drain_delay.count() <= 0) begin_stopping_locked();
+    else phase_ = Phase::draining;
+    poke(accept_wake_[1]);
+    cv_.notify_all();
+}
+
+// force_locked shuts down every registered connection's socket so
+// blocked reads and writes return, and marks their requests cancelled.
+inline void Core::force_locked() {
+    if (forced_) return;
+    forced_ = true;
+    report_.connections_forced = conns_.size();
+    for (Conn* c : conns_) {
+        c->cancelled = true;
+        ::shutdown(c->fd, SHUT_RDWR);
+    }
+    poke(accept_wake_[1]);
+    cv_.notify_all();
+}
+
+inline Error Core::serve() {
+    {
+        std::lock_guard<std::mutex> lk(mu_);
+        if (shutting_down_)
+            return Error(std::make_error_code(std::errc::operation_canceled),
+                         "serve: server closed");
+        if (!listening_)
+            return Error(std::make_error_code(std::errc::invalid_argument),
+                         "serve: not listening (call listen first)");
+        if (serve_running_)
+            return Error(std::make_error_code(std::errc::device_or_resource_busy),
+                         "serve: already serving");
+        serve_running_ = true;
+        controller_claimed_ = true;
+        phase_ = Phase::serving;
+    }
+    accept_loop();
+    drain_backlog_and_close_listener();
+    finish_drain();
+    std::lock_guard<std::mutex> lk(mu_);
+    serve_running_ = false;
+    cv_.notify_all();
+    return Error();
+}
+
+// accept_loop accepts until the server starts stopping.
+inline void Core::accept_loop() {
+    for (;;) {
+        reap_finished();
+        TimePoint wake_at = no_deadline();
+        {
+            std::unique_lock<std::mutex> lk(mu_);
+            if (phase_.load() == Phase::draining) {
+                wake_at = std::min(drain_end_, deadline_);
+                if (forced_ || Clock::now() >= wake_at) begin_stopping_locked();
+            }
+            if (phase_.load() >= Phase::stopping) return;
+            // At the cap, stop calling accept(): new clients wait in the
+            // kernel backlog instead of being refused.
+            if (opt_.max_connections > 0 && conns_.size() >= opt_.max_connections) {
+                cv_.wait_until(lk, wake_at, [&] {
+                    return conns_.size() < opt_.max_connections ||
+                           phase_.load() != Phase::serving || !finished_.empty();
+                });
+                continue;
+            }
+        }
+        Wait w = wait_fd(listen_fd_, POLLIN, wake_at, accept_wake_[0]);
+        if (w == Wait::woken) {
+            char buf[64];
+            while (::read(accept_wake_[0], buf, sizeof buf) > 0) {
+            }
+            continue;
+        }
+        if (w != Wait::ready) continue;
+        int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+        if (fd >= 0) {
+            spawn(fd, false);
+        } else if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+            // Out of descriptors: wait for a connection to end (or 50 ms)
+            // rather than spin on a listener that stays readable.
+            std::unique_lock<std::mutex> lk(mu_);
+            cv_.wait_for(lk, std::chrono::milliseconds(50));
+        }
+    }
+}
+
+// drain_backlog_and_close_listener accepts every connection already
+// queued in the kernel (SHUTDOWN.md #7: closing would reset them), then
+// closes the listener. Nothing is accepted after close().
+inline void Core::drain_backlog_and_close_listener() {
+    for (;;) {
+        {
+            std::lock_guard<std::mutex> lk(mu_);
+            if (forced_ || listen_fd_ < 0) break;
+        }
+        int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+        if (fd < 0) {
+            if (errno == EINTR || errno == ECONNABORTED) continue;
+            break; // EAGAIN: the queue is empty
+        }
+        spawn(fd, true);
+    }
+    std::lock_guard<std::mutex> lk(mu_);
+    close_fd(listen_fd_);
+}
+
+// finish_drain waits for the last connection or the deadline, forces
+// what is left, joins the threads and publishes the report.
+inline void Core::finish_drain() {
+    std::unique_lock<std::mutex> lk(mu_);
+    while (!conns_.empty() && !forced_ && Clock::now() < deadline_)
+        cv_.wait_until(lk, deadline_);
+    if (!conns_.empty()) force_locked();
+    if (!conns_.empty()) {
+        cv_.wait_for(lk, kForceGrace, [&] { return conns_.empty(); });
+        for (Conn* c : conns_) { // stuck in user code: keeps the Core alive
+            ::pthread_detach(c->tid);
+            c->detached = true;
+        }
+    }
+    report_.drained = report_.connections_forced == 0;
+    report_.completed = true;
+    report_.elapsed = std::chrono::duration_cast<Duration>(Clock::now() - shutdown_began_);
+    lk.unlock();
+    reap_finished();
+    lk.lock();
+    phase_ = Phase::done;
+    cv_.notify_all();
+}
+
+inline void Core::reap_finished() {
+    std::vector<pthread_t> done;
+    {
+        std::lock_guard<std::mutex> lk(mu_);
+        done.swap(finished_);
+    }
+    for (pthread_t t : done) ::pthread_join(t, nullptr);
+}
+
+inline ShutdownReport Core::shutdown(Duration timeout) {
+    std::unique_lock<std::mutex> lk(mu_);
+    if (!shutting_down_) {
+        begin_shutdown_locked(timeout, false);
+    } else if (Clock::now() + timeout < deadline_) {
+        deadline_ = Clock::now() + timeout; // later calls may only shorten it
+        poke(accept_wake_[1]);
+        cv_.notify_all();
+    }
+    if (current_core() == this) { // inside a handler: waiting would wait on itself
+        ShutdownReport r = report_;
+        r.completed = false;
+        return r;
+    }
+    if (!controller_claimed_) { // serve() is not running: finish the drain here
+        controller_claimed_ = true;
+        lk.unlock();
+        drain_backlog_and_close_listener();
+        finish_drain();
+        lk.lock();
+    }
+    cv_.wait(lk, [&] { return phase_.load() == Phase::done; });
+    return report_;
+}
+
+inline void Core::close() {
+    std::unique_lock<std::mutex> lk(mu_);
+    if (phase_.load() == Phase::done) return;
+    if (!shutting_down_) begin_shutdown_locked(Duration(0), true);
+    deadline_ = std::min(deadline_, Clock::now());
+    begin_stopping_locked();
+    force_locked();
+    if (current_core() == this || controller_claimed_) return;
+    controller_claimed_ = true;
+    lk.unlock();
+    drain_backlog_and_close_listener();
+    finish_drain();
+}
+
+inline void Core::wait_serve_returned() {
+    std::unique_lock<std::mutex> lk(mu_);
+    cv_.wait(lk, [&] { return !serve_running_; });
+}
+
+inline Stats Core::stats() const {
+    std::lock_guard<std::mutex> lk(mu_);
+    Stats s;
+    s.active_connections = conns_.size();
+    s.active_requests = active_requests_;
+    s.connections_total = connections_total_;
+    s.requests_total = requests_total_;
+    s.drain = report_;
+    return s;
+}
+
+inline TimePoint Core::stop_began() const {
+    std::lock_guard<std::mutex> lk(mu_);
+    return stop_began_;
+}
+
+inline bool Core::wait_shutdown_for(Duration timeout) {
+    std::unique_lock<std::mutex> lk(mu_);
+    return cv_.wait_for(lk, timeout, [&] { return shutting_down_.load(); });
+}
+
+inline bool Core::wait_cancel_for(const Conn& c, Duration timeout) {
+    std::unique_lock<std::mutex> lk(mu_);
+    return cv_.wait_for(lk, timeout, [&] { return c.cancelled.load(); });
+}
+
+inline void Core::request_started() {
+    std::lock_guard<std::mutex> lk(mu_);
+    ++active_requests_;
+    ++requests_total_;
+}
+
+inline void Core::request_finished(bool closed_for_shutdown, bool first_from_backlog) {
+    std::lock_guard<std::mutex> lk(mu_);
+    --active_requests_;
+    if (closed_for_shutdown) ++report_.served_with_close;
+    if (first_from_backlog) ++report_.served_from_backlog;
+}
+
+inline void Core::count_idle_closed() {
+    std::lock_guard<std::mutex> lk(mu_);
+    ++report_.idle_closed;
+}
+
+inline void Core::count_silent_closed() {
+    std::lock_guard<std::mutex> lk(mu_);
+    ++report_.silent_closed;
+}
+
+// ---- Core: connection threads ----
+
+struct ThreadStart {
+    std::shared_ptr<Core> core;
+    Conn* conn;
+};
+
+inline void* connection_thread(void* arg) {
+    std::unique_ptr<ThreadStart> start(static_cast<ThreadStart*>(arg));
+    std::shared_ptr<Core> core = std::move(start->core);
+    current_core() = core.get();
+    start->conn->run();
+    core->conn_exited(start->conn);
+    current_core() = nullptr;
+    return nullptr; // `core` may be the last owner: the Core ends here
+}
+
+inline void Core::spawn(int fd, bool from_backlog) {
+    int one = 1;
+    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    auto conn = std::make_unique<Conn>();
+    conn->core = this;
+    conn->fd = fd;
+    conn->from_backlog = from_backlog;
+    conn->accepted_at = Clock::now();
+    auto start = std::make_unique<ThreadStart>(ThreadStart{shared_from_this(), conn.get()});
+    pthread_attr_t attr;
+    ::pthread_attr_init(&attr);
+    ::pthread_attr_setstacksize(&attr, opt_.thread_stack_size);
+    std::unique_lock<std::mutex> lk(mu_);
+    int rc = EAGAIN;
+    if (!forced_) {
+        conn->slot = conns_.size();
+        conns_.push_back(conn.get());
+        // Created under mu_ so tid is set before anyone can read it.
+        rc = ::pthread_create(&conn->tid, &attr, connection_thread, start.get());
+        if (rc == 0) {
+            ++connections_total_;
+            start.release();
+            conn.release();
+        } else {
+            conns_.pop_back();
+        }
+    }
+    lk.unlock();
+    ::pthread_attr_destroy(&attr);
+    if (rc != 0) ::close(fd); // no thread (or forced): the client sees EOF
+}
+
+inline void Core::conn_exited(Conn* c) {
+    int fd = c->fd;
+    {
+        std::lock_guard<std::mutex> lk(mu_);
+        Conn* last = conns_.back();
+        last->slot = c->slot;
+        conns_[c->slot] = last;
+        conns_.pop_back();
+        if (!c->detached) finished_.push_back(c->tid);
+        cv_.notify_all();
+    }
+    ::close(fd); // after unregistering: force never touches a reused fd
+    delete c;
+}
+
+// ---- Core: routing ----
+
+inline void Core::route(Request& req, Response& res, bool& handler_ok) {
+    const Route* found = nullptr;
+    const Route* head_fallback = nullptr;
+    std::string allow;
+    std::vector<std::pair<std::string, std::string>> params;
+    for (const Route& r : routes_) {
+        if (!match_route(r, req.path, params)) continue;
+        if (r.method == req.method) {
+            found = &r;
+            req.params = params;
+            break;
+        }
+        if (req.method == "HEAD" && r.method == "GET" && !head_fallback) {
+            head_fallback = &r;
+            req.params = params;
+        }
+        auto add = [&](const std::string& m) {
+            if (("," + allow + ",").find("," + m + ",") != std::string::npos) return;
+            if (!allow.empty()) allow += ", ";
+            allow += m;
+        };
+        add(r.method);
+        if (r.method == "GET") add("HEAD");
+    }
+    if (!found) found = head_fallback;
+    handler_ok = true;
+    if (found) {
+        handler_ok = invoke_handler(found->handler, req, res);
+    } else if (!allow.empty()) {
+        res.status = 405;
+        res.set_header("Allow", allow);
+        res.text("405 Method Not Allowed\n");
+    } else if (not_found_) {
+        res.status = 404;
+        handler_ok = invoke_handler(not_found_, req, res);
+    } else {
+        res.status = 404;
+        res.text("404 Not Found\n");
+    }
+}
+
+// ---- Conn: the connection state machine ----
+
+inline void Conn::set_state(ConnState s) { state = s; }
+
+inline void Conn::run() {
+    bool linger = false;
+    while (wait_for_request()) {
+        Next next = serve_one();
+        if (next == Next::keep_alive) continue;
+        linger = next == Next::linger;
+        break;
+    }
+    set_state(ConnState::closed);
+    if (linger && !broken) lingering_close();
+}
+
+// wait_for_request waits for the first byte of the next request: on a
+// fresh connection up to read_header_timeout, on an idle one up to
+// idle_timeout. Once the server stops, idle connections close at once
+// and fresh ones get drain_silent_timeout. False: close quietly.
+inline bool Conn::wait_for_request() {
+    set_state(requests == 0 ? ConnState::fresh : ConnState::idle);
+    if (!in.empty()) return true;
+    const Options& o = core->opt_;
+    TimePoint deadline = deadline_after(requests == 0 ? o.read_header_timeout : o.idle_timeout);
+    bool silent_window = false;
+    for (;;) {
+        if (!silent_window && core->stopping()) {
+            if (requests > 0) {
+                core->count_idle_closed();
+                return false;
+            }
+            silent_window = true;
+            TimePoint since = std::max(core->stop_began(), accepted_at);
+            deadline = std::min(deadline, since + o.drain_silent_timeout);
+        }
+        Wait w = wait_fd(fd, POLLIN, deadline, silent_window ? -1 : core->stop_wake_fd());
+        if (w == Wait::woken) continue;
+        if (w == Wait::timeout) {
+            if (silent_window) core->count_silent_closed();
+            return false;
+        }
+        if (w != Wait::ready) return false;
+        Read r = read_more(no_deadline());
+        if (r == Read::data) {
+            head_started_at = Clock::now();
+            return true;
+        }
+        if (r != Read::again) return false;
+    }
+}
+
+// read_more appends what the socket has (waiting until `deadline`).
+inline Conn::Read Conn::read_more(TimePoint deadline) {
+    for (;;) {
+        char buf[8192];
+        ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+        if (n > 0) {
+            in.append(buf, static_cast<std::size_t>(n));
+            return Read::data;
+        }
+        if (n == 0) return Read::eof;
+        if (errno == EINTR) continue;
+        if (errno != EAGAIN && errno != EWOULDBLOCK) return Read::error;
+        if (deadline == no_deadline() && state != ConnState::active) return Read::again;
+        Wait w = wait_fd(fd, POLLIN, deadline);
+        if (w == Wait::timeout) return Read::timeout;
+        if (w != Wait::ready) return Read::error;
+    }
+}
+
+// read_head reads until a complete head is parsed, a parse error, or
+// read_header_timeout (then 408). False: the client vanished.
+inline bool Conn::read_head(RequestHead& head, ParseResult& pr) {
+    HeadLimits limits{core->opt_.max_request_line_bytes, core->opt_.max_header_bytes};
+    TimePoint deadline = (requests == 0 ? accepted_at : head_started_at) +
+                         core->opt_.read_header_timeout;
+    for (;;) {
+        pr = parse_request_head(in, limits, head);
+        if (pr.status != ParseStatus::incomplete) return true;
+        Read r = read_more(deadline);
+        if (r == Read::timeout) {
+            pr = parse_error(408);
+            return true;
+        }
+        if (r != Read::data) return false;
+    }
+}
+
+// parse_target splits the request target into path and query (RFC 9112
+// §3.2: origin-form, absolute-form, asterisk-form). False: 400.
+inline bool parse_target(std::string_view target, std::string_view method, Request& req) {
+    constexpr auto npos = std::string_view::npos;
+    req.query.clear();
+    if (target == "*") {
+        if (method != "OPTIONS") return false;
+        req.path = "*";
+        return true;
+    }
+    std::string_view path = target;
+    if (target.front() != '/') { // absolute-form: scheme://authority[/path][?query]
+        std::size_t scheme_end = target.find("://");
+        if (scheme_end == npos || scheme_end == 0) return false;
+        std::size_t start = target.find_first_of("/?", scheme_end + 3);
+        if (start == npos) {
+            req.path = "/";
+            return true;
+        }
+        path = target.substr(start);
+        if (path.front() == '?') {
+            req.query = std::string(path.substr(1));
+            req.path = "/";
+            return true;
+        }
+    }
+    std::size_t q = path.find('?');
+    if (q != npos) req.query = std::string(path.substr(q + 1));
+    return percent_decode(path.substr(0, q), req.path, false);
+}
+
+inline Conn::Next Conn::serve_one() {
+    RequestHead head;
+    ParseResult pr;
+    if (!read_head(head, pr)) return Next::drop;
+    set_state(ConnState::active);
+    if (pr.status == ParseStatus::error) {
+        send_error(pr.http_status);
+        return Next::linger;
+    }
+    core->request_started();
+    ++requests;
+    framing = frame_request(head, core->opt_.max_body_bytes);
+    head_only = head.method == "HEAD";
+    req_minor = head.version_minor;
+    continue_sent = false;
+    body_done = framing.body == BodyKind::none;
+    body_error = 0;
+    body_left = framing.content_length;
+    decoder = ChunkedDecoder(core->opt_.max_body_bytes, core->opt_.max_header_bytes);
+    stream = Stream::none;
+    close_after = false;
+    closed_for_shutdown = false;
+
+    Request req;
+    req.method.assign(head.method);
+    req.target.assign(head.target);
+    req.version_minor = head.version_minor;
+    req.headers.reserve(head.fields.size());
+    for (const FieldView& f : head.fields)
+        req.headers.push_back(Header{std::string(f.name), std::string(f.value)});
+    bool target_ok = parse_target(head.target, head.method, req);
+    in.erase(0, pr.head_bytes); // the views in `head` are dead from here
+    bool first_from_backlog = from_backlog && requests == 1;
+
+    if (framing.error_status != 0 || !target_ok) {
+        body_done = true; // never read a body we rejected: close instead
+        send_error(framing.error_status != 0 ? framing.error_status : 400);
+        core->request_finished(closed_for_shutdown, first_from_backlog);
+        return broken ? Next::drop : Next::linger;
+    }
+    req.conn_ = this;
+    Response res;
+    res.conn_ = this;
+    bool handler_ok = true;
+    core->route(req, res, handler_ok);
+    Next next = finish_response(req, res, handler_ok);
+    core->request_finished(closed_for_shutdown, first_from_backlog);
+    return next;
+}
+
+// finish_response sends what the handler produced (or the error that
+// replaces it) and decides whether the connection lives on.
+inline Conn::Next Conn::finish_response(const Request& req, Response& res, bool handler_ok) {
+    if (!handler_ok && res.streaming_) return Next::drop; // body cut short: close now
+    if (!handler_ok || (req.body_state_ == 2 && !res.streaming_)) {
+        if (broken) return Next::drop;
+        int status = handler_ok ? (body_error != 0 ? body_error : 400) : 500;
+        res = Response();
+        res.conn_ = this;
+        res.status = status;
+        res.text(std::to_string(status) + " " + reason_phrase(status) + "\n");
+        close_after = true;
+    }
+    if (!body_done) { // the handler did not read the body
+        if (framing.expect_continue && !continue_sent) close_after = true; // it never comes
+        else if (!discard_body()) close_after = true;
+    }
+    if (broken) return Next::drop;
+    bool ok = res.streaming_ ? end_stream() : send_response(res);
+    if (!ok || broken) return Next::drop;
+    return close_after ? Next::linger : Next::keep_alive;
+}
+
+inline bool Conn::discard_body() {
+    if (framing.body == BodyKind::length && body_left > kMaxDiscard) return false;
+    return read_body(nullptr, kMaxDiscard);
+}
+
+// read_body reads the rest of the request body into `out` (or discards
+// it when null), at most `limit` bytes, within read_timeout.
+inline bool Conn::read_body(std::string* out_body, std::size_t limit) {
+    if (body_done) return body_error == 0;
+    if (framing.expect_continue && !continue_sent) {
+        continue_sent = true; // RFC 9110 §10.1.1: only once the body is wanted
+        static const char kContinue[] = "HTTP/1.1 100 Continue\r\n\r\n";
+        iovec iov{const_cast<char*>(kContinue), sizeof kContinue - 1};
+        if (!send_all(fd, &iov, 1, deadline_after(core->opt_.write_timeout))) {
+            broken = true;
+            body_done = true;
+            body_error = 400;
+            return false;
+        }
+    }
+    TimePoint deadline = deadline_after(core->opt_.read_timeout);
+    for (;;) {
+        if (!in.empty()) {
+            if (framing.body == BodyKind::length) {
+                std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(body_left, in.size()));
+                if (out_body) out_body->append(in, 0, n);
+                in.erase(0, n);
+                body_left -= n;
+                if (body_left == 0) break;
+            } else {
+                ChunkedDecoder::Result r = decoder.feed(in, out_body);
+                in.erase(0, r.consumed);
+                if (r.status == ChunkedDecoder::Status::done) break;
+                if (r.status == ChunkedDecoder::Status::error) {
+                    body_done = true;
+                    body_error = r.http_status;
+                    return false;
+                }
+                if (decoder.total() > limit) {
+                    body_done = true;
+                    body_error = 413;
+                    return false;
+                }
+            }
+            if (!in.empty()) continue;
+        }
+        Read r = read_more(deadline);
+        if (r == Read::data) continue;
+        body_done = true;
+        body_error = r == Read::timeout ? 408 : 400;
+        if (r != Read::timeout) broken = true; // the client is gone
+        return false;
+    }
+    body_done = true;
+    return true;
+}
+
+// decide_close fixes Connection: close for the response about to go out.
+inline void Conn::decide_close() {
+    if (core->shutting_down_.load(std::memory_order_acquire) && !close_after &&
+        framing.keep_alive) {
+        closed_for_shutdown = true; // SHUTDOWN.md #8
+    }
+    if (closed_for_shutdown || !framing.keep_alive) close_after = true;
+}
+
+inline bool status_has_body(int status) {
+    return !(status < 200 || status == 204 || status == 304);
+}
+
+// build_head serialises the status line and fields into out_. A user's
+// Connection, Transfer-Encoding and Date are replaced by ours; fields
+// with CR, LF or NUL are dropped (no response splitting).
+inline void Conn::build_head(const Response& res, bool for_stream) {
+    out.clear();
+    char line[64];
+    int status = (res.status >= 100 && res.status <= 999) ? res.status : 500;
+    std::snprintf(line, sizeof line, "HTTP/1.1 %d %s\r\n", status, reason_phrase(status));
+    out += line;
+    bool user_length = false;
+    for (const Header& h : res.headers) {
+        if (h.name.find_first_of("\r\n:") != std::string::npos || h.name.empty() ||
+            h.value.find_first_of(std::string_view("\r\n\0", 3)) != std::string::npos)
+            continue;
+        if (iequals(h.name, "connection") || iequals(h.name, "transfer-encoding") ||
+            iequals(h.name, "date"))
+            continue;
+        if (iequals(h.name, "content-length")) {
+            if (!for_stream || !status_has_body(status)) continue;
+            std::uint64_t len = 0;
+            if (!parse_content_length(h.value, len)) continue;
+            user_length = true;
+            stream_left = len;
+        }
+        out += h.name;
+        out += ": ";
+        out += h.value;
+        out += "\r\n";
+    }
+    out += "Date: ";
+    out += http_date();
+    out += "\r\n";
+    if (status_has_body(status)) {
+        if (!for_stream) {
+            std::snprintf(line, sizeof line, "Content-Length: %zu\r\n", res.body.size());
+            out += line;
+        } else if (user_length) {
+            stream = Stream::fixed;
+        } else if (framing.keep_alive || req_minor >= 1) {
+            stream = req_minor >= 1 ? Stream::chunked : Stream::until_close;
+            if (stream == Stream::chunked) out += "Transfer-Encoding: chunked\r\n";
+        } else {
+            stream = Stream::until_close;
+        }
+        if (stream == Stream::until_close) close_after = true;
+    }
+    decide_close();
+    if (close_after) out += "Connection: close\r\n";
+    else if (req_minor == 0) out += "Connection: keep-alive\r\n";
+    out += "\r\n";
+}
+
+inline bool Conn::send_response(const Response& res) {
+    build_head(res, false);
+    iovec iov[2] = {{&out[0], out.size()},
+                    {const_cast<char*>(res.body.data()), res.body.size()}};
+    int n = (head_only || !status_has_body(res.status) || res.body.empty()) ? 1 : 2;
+    if (!send_all(fd, iov, n, deadline_after(core->opt_.write_timeout))) broken = true;
+    return !broken;
+}
+
+inline void Conn::send_error(int status) {
+    framing.keep_alive = false;
+    head_only = false;
+    Response res;
+    res.status = status;
+    res.text(std::to_string(status) + " " + reason_phrase(status) + "\n");
+    close_after = true;
+    send_response(res);
+}
+
+inline bool Conn::begin_stream(Response& res) {
+    if (res.streaming_) return !res.stream_failed_;
+    res.streaming_ = true;
+    build_head(res, true);
+    iovec iov{&out[0], out.size()};
+    if (!send_all(fd, &iov, 1, deadline_after(core->opt_.write_timeout))) broken = true;
+    res.stream_failed_ = broken;
+    return !broken;
+}
+
+inline bool Conn::write_stream(std::string_view data) {
+    if (broken) return false;
+    if (head_only || data.empty()) return true;
+    TimePoint deadline = deadline_after(core->opt_.write_timeout);
+    if (stream == Stream::chunked) {
+        char size[24];
+        int len = std::snprintf(size, sizeof size, "%zx\r\n", data.size());
+        iovec iov[3] = {{size, static_cast<std::size_t>(len)},
+                        {const_cast<char*>(data.data()), data.size()},
+                        {const_cast<char*>("\r\n"), 2}};
+        if (!send_all(fd, iov, 3, deadline)) broken = true;
+        return !broken;
+    }
+    std::size_t n = data.size();
+    if (stream == Stream::fixed) n = static_cast<std::size_t>(std::min<std::uint64_t>(n, stream_left));
+    iovec iov{const_cast<char*>(data.data()), n};
+    if (n > 0 && !send_all(fd, &iov, 1, deadline)) broken = true;
+    if (stream == Stream::fixed) stream_left -= n;
+    return !broken && n == data.size();
+}
+
+inline bool Conn::end_stream() {
+    if (broken) return false;
+    if (stream == Stream::chunked && !head_only) {
+        iovec iov{const_cast<char*>("0\r\n\r\n"), 5};
+        if (!send_all(fd, &iov, 1, deadline_after(core->opt_.write_timeout))) broken = true;
+    } else if (stream == Stream::fixed && stream_left > 0 && !head_only) {
+        close_after = true; // the handler wrote less than it announced
+    }
+    return !broken;
+}
+
+// lingering_close (SHUTDOWN.md #12): half-close, then read and discard
+// until the client's EOF or linger_timeout, so input the client already
+// sent does not make the kernel answer with a reset that could destroy
+// the response still in the client's receive buffer.
+inline void Conn::lingering_close() {
+    ::shutdown(fd, SHUT_WR);
+    TimePoint deadline = Clock::now() + core->opt_.linger_timeout;
+    char buf[4096];
+    while (wait_fd(fd, POLLIN, deadline) == Wait::ready) {
+        ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+        if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN)) break;
+    }
+}
+
+// ---- serve_until_signal's plumbing ----
+
+inline std::atomic<int>& signal_pipe() {
+    static std::atomic<int> fd{-1};
+    return fd;
+}
+
+// The signal handler: one write to a pipe, which is async-signal-safe.
+inline void on_stop_signal(int sig) {
+    int saved = errno;
+    int fd = signal_pipe().load();
+    if (fd >= 0) {
+        char c = static_cast<char>(sig);
+        ssize_t n = ::write(fd, &c, 1);
+        (void)n;
+    }
+    errno = saved;
+}
+
+} // namespace detail
+
+// ---- Request ----
+
+inline std::string_view Request::header(std::string_view name) const {
+    for (const Header& h : headers)
+        if (detail::iequals(h.name, name)) return h.value;
+    return {};
+}
+
+inline bool Request::has_header(std::string_view name) const {
+    for (const Header& h : headers)
+        if (detail::iequals(h.name, name)) return true;
+    return false;
+}
+
+inline std::string Request::query_param(std::string_view name) const {
+    std::string_view q = query;
+    std::string key, value;
+    while (!q.empty()) {
+        std::size_t amp = q.find('&');
+        std::string_view pair = q.substr(0, amp);
+        std::size_t eq = pair.find('=');
+        if (detail::percent_decode(pair.substr(0, eq), key, true) && key == name) {
+            if (eq == std::string_view::npos) return {};
+            if (detail::percent_decode(pair.substr(eq + 1), value, true)) return value;
+            return {};
+        }
+        if (amp == std::string_view::npos) break;
+        q.remove_prefix(amp + 1);
+    }
+    return {};
+}
+
+inline std::string_view Request::param(std::string_view name) const {
+    for (const auto& p : params)
+        if (p.first == name) return p.second;
+    return {};
+}
+
+inline const std::string& Request::body() const {
+    if (body_state_ == 0) {
+        bool ok = conn_ == nullptr || conn_->read_body(&body_, conn_->core->opt_.max_body_bytes);
+        body_state_ = ok ? 1 : 2;
+        if (!ok) body_.clear();
+    }
+    return body_;
+}
+
+inline bool Request::body_ok() const {
+    (void)body();
+    return body_state_ == 1;
+}
+
+inline bool Request::shutdown_requested() const {
+    return conn_ != nullptr && conn_->core->shutting_down_.load(std::memory_order_acquire);
+}
+
+inline bool Request::wait_for_shutdown(Duration timeout) const {
+    return conn_ != nullptr && conn_->core->wait_shutdown_for(timeout);
+}
+
+inline bool Request::cancelled() const {
+    return conn_ != nullptr && conn_->cancelled.load(std::memory_order_acquire);
+}
+
+inline bool Request::wait_for_cancel(Duration timeout) const {
+    return conn_ != nullptr && conn_->core->wait_cancel_for(*conn_, timeout);
+}
+
+// ---- Response ----
+
+inline void Response::set_header(std::string_view name, std::string_view value) {
+    headers.erase(std::remove_if(headers.begin(), headers.end(),
+                                 [&](const Header& h) { return detail::iequals(h.name, name); }),
+                  headers.end());
+    headers.push_back(Header{std::string(name), std::string(value)});
+}
+
+inline void Response::text(std::string_view body_text, std::string_view content_type) {
+    body.assign(body_text);
+    set_header("Content-Type", content_type);
+}
+
+inline bool Response::begin_stream() {
+    return conn_ != nullptr && conn_->begin_stream(*this);
+}
+
+inline bool Response::write(std::string_view data) {
+    if (conn_ == nullptr || !begin_stream()) return false;
+    bool ok = conn_->write_stream(data);
+    if (!ok) stream_failed_ = true;
+    return ok;
+}
+
+// ---- Server ----
+
+inline Server::Server(Options options) : core_(std::make_shared<detail::Core>(std::move(options))) {}
+
+inline Server::~Server() {
+    core_->close();
+    core_->wait_serve_returned();
+}
+
+inline void Server::handle(std::string_view method, std::string_view pattern, Handler h) {
+    detail::Route r;
+    r.method = std::string(method);
+    r.segments = detail::split_path(pattern);
+    if (pattern == "*") r.segments = {"*"};
+    r.handler = std::move(h);
+    core_->routes_.push_back(std::move(r));
+}
+
+inline void Server::not_found(Handler h) { core_->not_found_ = std::move(h); }
+
+inline Error Server::listen(const std::string& host, int port) { return core_->listen(host, port); }
+
+inline int Server::port() const { return core_->port_.load(); }
+
+inline std::string Server::url() const {
+    return "http://" + detail::host_port(core_->host_, port());
+}
+
+inline Error Server::serve() { return core_->serve(); }
+
+inline ShutdownReport Server::shutdown(Duration timeout) { return core_->shutdown(timeout); }
+
+inline void Server::close() { core_->close(); }
+
+inline bool Server::is_shutting_down() const { return core_->shutting_down_.load(); }
+
+inline bool Server::is_draining() const {
+    return core_->phase_.load() == detail::Phase::draining;
+}
+
+inline Stats Server::stats() const { return core_->stats(); }
+
+// ---- serve_until_signal ----
+
+inline ShutdownReport serve_until_signal(Server& server, Duration grace) {
+    int sig_pipe[2], done_pipe[2];
+    if (::pipe2(sig_pipe, O_CLOEXEC | O_NONBLOCK) != 0) return ShutdownReport();
+    if (::pipe2(done_pipe, O_CLOEXEC | O_NONBLOCK) != 0) {
+        ::close(sig_pipe[0]);
+        ::close(sig_pipe[1]);
+        return ShutdownReport();
+    }
+    detail::signal_pipe() = sig_pipe[1];
+    struct sigaction sa {}, old_int{}, old_term{};
+    sa.sa_handler = detail::on_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    ::sigaction(SIGINT, &sa, &old_int);
+    ::sigaction(SIGTERM, &sa, &old_term);
+    sigset_t stop_set, old_mask;
+    sigemptyset(&stop_set);
+    sigaddset(&stop_set, SIGINT);
+    sigaddset(&stop_set, SIGTERM);
+    ::pthread_sigmask(SIG_UNBLOCK, &stop_set, &old_mask); // make sure we can hear them
+
+    Error serve_error;
+    std::thread serving([&] {
+        serve_error = server.serve();
+        char c = 1;
+        ssize_t n = ::write(done_pipe[1], &c, 1);
+        (void)n;
+    });
+    ShutdownReport report;
+    std::thread draining;
+    int signals = 0;
+    for (bool done = false; !done;) {
+        pollfd p[2] = {{sig_pipe[0], POLLIN, 0}, {done_pipe[0], POLLIN, 0}};
+        if (::poll(p, 2, -1) < 0) continue; // EINTR
+        char buf[16];
+        ssize_t n = 0;
+        while (p[0].revents != 0 && (n = ::read(sig_pipe[0], buf, sizeof buf)) > 0) {
+            for (ssize_t i = 0; i < n; ++i) {
+                if (++signals == 1) draining = std::thread([&] { report = server.shutdown(grace); });
+                else server.close(); // the second signal forces the close at once
+            }
+        }
+        done = p[1].revents != 0;
+    }
+    serving.join();
+    if (draining.joinable()) draining.join();
+    else if (!serve_error || serve_error.code() == std::errc::operation_canceled)
+        report = server.shutdown(grace); // someone else shut it down
+
+    ::pthread_sigmask(SIG_SETMASK, &old_mask, nullptr);
+    ::sigaction(SIGINT, &old_int, nullptr);
+    ::sigaction(SIGTERM, &old_term, nullptr);
+    detail::signal_pipe() = -1;
+    for (int fd : {sig_pipe[0], sig_pipe[1], done_pipe[0], done_pipe[1]}) ::close(fd);
+    return report;
+}
+
+} // namespace graceful_http
+
+#endif // GRACEFUL_HTTP_HPP
+
+// ---- Licence ----
+// MIT License. Copyright (c) 2026 the graceful_http developers.
+// Permission is hereby granted, free of charge, to any person obtaining a
+// copy of this software and associated documentation files (the
+// "Software"), to deal in the Software without restriction, including
+// without limitation the rights to use, copy, modify, merge, publish,
+// distribute, sublicense, and/or sell copies of the Software, and to
+// permit persons to whom the Software is furnished to do so, subject to
+// the following conditions: The above copyright notice and this
+// permission notice shall be included in all copies or substantial
+// portions of the Software. THE SOFTWARE IS PROVIDED "AS IS", WITHOUT
+// WARRANTY OF ANY KIND, EXPRESS OR IMPLIED.
