@@ -3,7 +3,9 @@
 #   make test    build and run the test suite (Catch2)
 #   make asan    the suite under AddressSanitizer + UBSan
 #   make tsan    the suite under ThreadSanitizer
+#   make noexc   the suite built with -fno-exceptions
 #   make check   -Werror builds with g++ and clang++, -fno-exceptions, two TUs
+#   make fuzz    a bounded libFuzzer run (FUZZ_SECONDS, default 60)
 #   make clean
 CXX      ?= g++
 CXXFLAGS ?= -O2 -g
@@ -14,7 +16,7 @@ TESTS    := $(sort $(wildcard tests/test_*.cpp))
 EXAMPLES := hello demo_server
 TEST_ARGS ?=
 
-.PHONY: all examples test run asan tsan check clean
+.PHONY: all examples test run asan tsan noexc check fuzz clean
 all: examples build/tests/run_tests
 
 # ---- one build flavour: $(1)=dir, $(2)=extra flags ----
@@ -39,6 +41,7 @@ endef
 $(eval $(call flavour,build,))
 $(eval $(call flavour,build/asan,-O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all))
 $(eval $(call flavour,build/tsan,-O1 -fsanitize=thread))
+$(eval $(call flavour,build/noexc,-fno-exceptions -DCATCH_CONFIG_DISABLE_EXCEPTIONS))
 
 examples: $(addprefix build/examples/,$(EXAMPLES))
 
@@ -55,6 +58,30 @@ asan: $(addprefix build/asan/examples/,$(EXAMPLES)) build/asan/tests/run_tests
 tsan: $(addprefix build/tsan/examples/,$(EXAMPLES)) build/tsan/tests/run_tests
 	TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
 	  tests/summary.sh build/tsan/tests/run_tests $(TEST_ARGS)
+
+# the suite built and run with -fno-exceptions
+noexc: $(addprefix build/noexc/examples/,$(EXAMPLES)) build/noexc/tests/run_tests
+	tests/summary.sh build/noexc/tests/run_tests $(TEST_ARGS)
+
+# -Werror with g++ and clang++: the header alone, the examples, two TUs
+# linked together (a missing `inline` fails to link), -fno-exceptions.
+check:
+	@mkdir -p build/check
+	for cxx in g++ clang++; do \
+	  echo '#include "graceful_http.hpp"' | $$cxx $(STD) $(WARN) -Werror -fsyntax-only -I. -x c++ - || exit 1; \
+	  $$cxx $(STD) $(WARN) -Werror -I. tests/odr/a.cpp tests/odr/b.cpp -o build/check/odr-$$cxx || exit 1; \
+	  ./build/check/odr-$$cxx || exit 1; \
+	  for ex in $(EXAMPLES); do \
+	    $$cxx $(STD) $(WARN) -Werror -I. examples/$$ex.cpp -o build/check/$$ex-$$cxx || exit 1; \
+	    $$cxx $(STD) $(WARN) -Werror -fno-exceptions -I. examples/$$ex.cpp -o build/check/$$ex-noexc-$$cxx || exit 1; \
+	  done; \
+	done
+	@echo "check: ok"
+
+# bounded libFuzzer run over the parser and the chunked decoder
+FUZZ_SECONDS ?= 60
+fuzz:
+	bash fuzz/run.sh $(FUZZ_SECONDS)
 
 clean:
 	rm -rf build

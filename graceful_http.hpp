@@ -137,7 +137,7 @@
 #include <atomic>             // the lock-free lifecycle flags
 #include <chrono>             // every duration and deadline
 #include <condition_variable> // the completion latch and shutdown waits
-#include <cstddef>            // std::size_t
+#include <cstddef>            // std::size_t, offsetof
 #include <cstdint>            // std::uint64_t counters
 #include <cstdio>             // std::snprintf for numbers and dates
 #include <cstring>            // std::memcpy, std::strerror
@@ -162,6 +162,7 @@
 #include <poll.h>        // timed accept, reads and writes
 #include <pthread.h>     // threads with a small, fixed stack size
 #include <sys/socket.h>  // the sockets API
+#include <sys/un.h>      // sockaddr_un for Unix domain sockets
 #include <sys/uio.h>     // writev: head and body in one call
 #include <unistd.h>      // close, pipe2, read, write
 
@@ -375,11 +376,27 @@ public:
     bool write(std::string_view data);
     bool streaming() const { return streaming_; }
 
+    // take_over hands the connection's socket to the handler, for
+    // protocol upgrades such as WebSocket: it sends the status line and
+    // headers as set (say 101 with `Connection: Upgrade`; no body
+    // framing is added) and returns the socket with any bytes the client
+    // already sent past the request. From then on the library writes
+    // nothing; it closes the socket when the handler returns. The handler
+    // still counts as an active request: shutdown() waits for it, it sees
+    // req.shutdown_requested(), and at the deadline its socket is shut
+    // down. fd is -1 if the head could not be sent.
+    struct TakenOver {
+        int fd = -1;          // non-blocking; do not close it
+        std::string buffered; // bytes received after the request head
+    };
+    TakenOver take_over();
+
 private:
     friend class detail::Core;
     friend struct detail::Conn;
     detail::Conn* conn_ = nullptr;
     bool streaming_ = false;
+    bool taken_over_ = false;
     bool stream_failed_ = false;
 };
 
@@ -407,9 +424,13 @@ public:
     // listen binds and listens on host:port ("127.0.0.1", "::1", "::" for
     // dual-stack, "localhost"). Port 0 picks a free port; see port().
     Error listen(const std::string& host, int port);
+    // listen_unix binds a Unix domain stream socket at `path`. Like Go, it
+    // fails if the path exists; the socket file is removed on shutdown.
+    Error listen_unix(const std::string& path);
     // port is the bound port (after listen), else 0. Thread-safe.
     int port() const;
-    // address is "http://HOST:PORT" of the listener ([::1] for IPv6).
+    // url is "http://HOST:PORT" of the listener ([::1] for IPv6), or
+    // "unix:PATH" for a Unix domain socket.
     std::string url() const;
 
     // serve accepts and serves connections until shutdown() or close(),
@@ -1153,10 +1174,12 @@ struct Conn {
     void set_state(ConnState s);
     Next finish_response(const Request& req, Response& res, bool handler_ok);
     void decide_close();
-    void build_head(const Response& res, bool for_stream);
+    enum class Body { whole, stream, none };
+    void build_head(const Response& res, Body mode);
     bool send_response(const Response& res);
     void send_error(int status);
     bool begin_stream(Response& res);
+    Response::TakenOver take_over(Response& res);
     bool write_stream(std::string_view data);
     bool end_stream();
     void lingering_close();
@@ -1170,6 +1193,7 @@ public:
     ~Core();
 
     Error listen(const std::string& host, int port);
+    Error listen_unix(const std::string& path);
     Error serve();
     ShutdownReport shutdown(Duration timeout);
     void close();
@@ -1180,6 +1204,7 @@ public:
     Handler not_found_;
     std::atomic<int> port_{0};
     std::string host_;
+    std::string unix_path_; // non-empty: listening on a Unix socket we created
     std::atomic<bool> shutting_down_{false};
     std::atomic<Phase> phase_{Phase::idle};
 
@@ -1207,6 +1232,10 @@ private:
     void reap_finished();
     void poke(int fd);
     bool open_wake_pipes();
+    Error check_can_listen(const std::string& where);
+    Error adopt_listener(int fd, const std::string& where, const std::string& host, int port,
+                         const std::string& unix_path);
+    void close_listener_locked();
 
     mutable std::mutex mu_;
     std::condition_variable cv_;       // any change of counters or phase
@@ -1290,7 +1319,7 @@ inline Error validate_options(const Options& o) {
 // ---- Core: listening ----
 
 inline Core::~Core() {
-    close_fd(listen_fd_);
+    close_listener_locked();
     for (int* p : {accept_wake_, stop_wake_}) {
         close_fd(p[0]);
         close_fd(p[1]);
@@ -1313,18 +1342,9 @@ inline void Core::poke(int fd) {
 
 inline Error Core::listen(const std::string& host, int port) {
     std::string where = "listen " + host_port(host, port);
-    if (Error e = validate_options(opt_)) return e;
+    if (Error e = check_can_listen(where)) return e;
     if (port < 0 || port > 65535)
         return Error(std::make_error_code(std::errc::invalid_argument), where + ": bad port");
-    {
-        std::lock_guard<std::mutex> lk(mu_);
-        if (shutting_down_)
-            return Error(std::make_error_code(std::errc::operation_canceled),
-                         where + ": server closed");
-        if (listening_)
-            return Error(std::make_error_code(std::errc::already_connected),
-                         where + ": already listening");
-    }
     sockaddr_storage addr{};
     socklen_t addr_len = 0;
     auto* v4 = reinterpret_cast<sockaddr_in*>(&addr);
@@ -1375,17 +1395,69 @@ inline Error Core::listen(const std::string& host, int port) {
     int p = bound.ss_family == AF_INET
                 ? ntohs(reinterpret_cast<sockaddr_in*>(&bound)->sin_port)
                 : ntohs(reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port);
+    return adopt_listener(fd, where, h, p, "");
+}
+
+inline Error Core::listen_unix(const std::string& path) {
+    std::string where = "listen unix:" + path;
+    if (Error e = check_can_listen(where)) return e;
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    if (path.empty() || path.size() >= sizeof addr.sun_path)
+        return Error(std::make_error_code(std::errc::filename_too_long), where + ": bad path length");
+    std::memcpy(addr.sun_path, path.data(), path.size());
+    int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0) return sys_error(where + ": socket", errno);
+    auto len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + path.size() + 1);
+    if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), len) != 0) {
+        int err = errno;
+        close_fd(fd);
+        return sys_error(where + ": bind", err);
+    }
+    if (::listen(fd, opt_.listen_backlog) != 0) {
+        int err = errno;
+        close_fd(fd);
+        ::unlink(path.c_str());
+        return sys_error(where + ": listen", err);
+    }
+    return adopt_listener(fd, where, "", 0, path);
+}
+
+inline Error Core::check_can_listen(const std::string& where) {
+    if (Error e = validate_options(opt_)) return e;
+    std::lock_guard<std::mutex> lk(mu_);
+    if (shutting_down_)
+        return Error(std::make_error_code(std::errc::operation_canceled), where + ": server closed");
+    if (listening_)
+        return Error(std::make_error_code(std::errc::already_connected),
+                     where + ": already listening");
+    return Error();
+}
+
+// adopt_listener makes a bound, listening socket the server's listener.
+inline Error Core::adopt_listener(int fd, const std::string& where, const std::string& host,
+                                  int port, const std::string& unix_path) {
     if (!open_wake_pipes()) {
         int err = errno;
         close_fd(fd);
+        if (!unix_path.empty()) ::unlink(unix_path.c_str());
         return sys_error(where + ": pipe", err);
     }
     std::lock_guard<std::mutex> lk(mu_);
     listen_fd_ = fd;
     listening_ = true;
-    host_ = h;
-    port_ = p;
+    host_ = host;
+    unix_path_ = unix_path;
+    port_ = port;
     return Error();
+}
+
+// close_listener_locked closes the listening socket (and removes the
+// Unix socket file we created).
+inline void Core::close_listener_locked() {
+    if (listen_fd_ < 0) return;
+    close_fd(listen_fd_);
+    if (!unix_path_.empty()) ::unlink(unix_path_.c_str());
 }
 
 // ---- Core: the lifecycle ----
@@ -1509,7 +1581,7 @@ inline void Core::drain_backlog_and_close_listener() {
         spawn(fd, true);
     }
     std::lock_guard<std::mutex> lk(mu_);
-    close_fd(listen_fd_);
+    close_listener_locked();
 }
 
 // finish_drain waits for the last connection or the deadline, forces
@@ -1918,6 +1990,7 @@ inline Conn::Next Conn::serve_one() {
 // finish_response sends what the handler produced (or the error that
 // replaces it) and decides whether the connection lives on.
 inline Conn::Next Conn::finish_response(const Request& req, Response& res, bool handler_ok) {
+    if (res.taken_over_) return Next::drop; // the handler owned the socket: just close
     if (!handler_ok && res.streaming_) return Next::drop; // body cut short: close now
     if (!handler_ok || (req.body_state_ == 2 && !res.streaming_)) {
         if (broken) return Next::drop;
@@ -2011,7 +2084,7 @@ inline bool status_has_body(int status) {
 // build_head serialises the status line and fields into out_. A user's
 // Connection, Transfer-Encoding and Date are replaced by ours; fields
 // with CR, LF or NUL are dropped (no response splitting).
-inline void Conn::build_head(const Response& res, bool for_stream) {
+inline void Conn::build_head(const Response& res, Body mode) {
     out.clear();
     char line[64];
     int status = (res.status >= 100 && res.status <= 999) ? res.status : 500;
@@ -2022,11 +2095,12 @@ inline void Conn::build_head(const Response& res, bool for_stream) {
         if (h.name.find_first_of("\r\n:") != std::string::npos || h.name.empty() ||
             h.value.find_first_of(std::string_view("\r\n\0", 3)) != std::string::npos)
             continue;
-        if (iequals(h.name, "connection") || iequals(h.name, "transfer-encoding") ||
-            iequals(h.name, "date"))
+        if (iequals(h.name, "date")) continue;
+        if (mode != Body::none &&
+            (iequals(h.name, "connection") || iequals(h.name, "transfer-encoding")))
             continue;
-        if (iequals(h.name, "content-length")) {
-            if (!for_stream || !status_has_body(status)) continue;
+        if (iequals(h.name, "content-length") && mode != Body::none) {
+            if (mode != Body::stream || !status_has_body(status)) continue;
             std::uint64_t len = 0;
             if (!parse_content_length(h.value, len)) continue;
             user_length = true;
@@ -2040,19 +2114,23 @@ inline void Conn::build_head(const Response& res, bool for_stream) {
     out += "Date: ";
     out += http_date();
     out += "\r\n";
+    if (mode == Body::none) { // taken over: the handler owns framing and Connection
+        out += "\r\n";
+        return;
+    }
     if (status_has_body(status)) {
-        if (!for_stream) {
+        if (mode == Body::whole) {
             std::snprintf(line, sizeof line, "Content-Length: %zu\r\n", res.body.size());
             out += line;
         } else if (user_length) {
             stream = Stream::fixed;
-        } else if (framing.keep_alive || req_minor >= 1) {
-            stream = req_minor >= 1 ? Stream::chunked : Stream::until_close;
-            if (stream == Stream::chunked) out += "Transfer-Encoding: chunked\r\n";
+        } else if (req_minor >= 1) {
+            stream = Stream::chunked;
+            out += "Transfer-Encoding: chunked\r\n";
         } else {
-            stream = Stream::until_close;
+            stream = Stream::until_close; // HTTP/1.0: the body ends at close
+            close_after = true;
         }
-        if (stream == Stream::until_close) close_after = true;
     }
     decide_close();
     if (close_after) out += "Connection: close\r\n";
@@ -2061,7 +2139,7 @@ inline void Conn::build_head(const Response& res, bool for_stream) {
 }
 
 inline bool Conn::send_response(const Response& res) {
-    build_head(res, false);
+    build_head(res, Body::whole);
     iovec iov[2] = {{&out[0], out.size()},
                     {const_cast<char*>(res.body.data()), res.body.size()}};
     int n = (head_only || !status_has_body(res.status) || res.body.empty()) ? 1 : 2;
@@ -2082,11 +2160,24 @@ inline void Conn::send_error(int status) {
 inline bool Conn::begin_stream(Response& res) {
     if (res.streaming_) return !res.stream_failed_;
     res.streaming_ = true;
-    build_head(res, true);
+    build_head(res, Body::stream);
     iovec iov{&out[0], out.size()};
     if (!send_all(fd, &iov, 1, deadline_after(core->opt_.write_timeout))) broken = true;
     res.stream_failed_ = broken;
     return !broken;
+}
+
+inline Response::TakenOver Conn::take_over(Response& res) {
+    Response::TakenOver t;
+    if (res.streaming_ || res.taken_over_) return t;
+    res.taken_over_ = true;
+    build_head(res, Body::none);
+    iovec iov{&out[0], out.size()};
+    if (!send_all(fd, &iov, 1, deadline_after(core->opt_.write_timeout))) broken = true;
+    if (broken) return t;
+    t.fd = fd;
+    t.buffered.swap(in);
+    return t;
 }
 
 inline bool Conn::write_stream(std::string_view data) {
@@ -2242,6 +2333,10 @@ inline bool Response::begin_stream() {
     return conn_ != nullptr && conn_->begin_stream(*this);
 }
 
+inline Response::TakenOver Response::take_over() {
+    return conn_ != nullptr ? conn_->take_over(*this) : TakenOver();
+}
+
 inline bool Response::write(std::string_view data) {
     if (conn_ == nullptr || !begin_stream()) return false;
     bool ok = conn_->write_stream(data);
@@ -2271,9 +2366,12 @@ inline void Server::not_found(Handler h) { core_->not_found_ = std::move(h); }
 
 inline Error Server::listen(const std::string& host, int port) { return core_->listen(host, port); }
 
+inline Error Server::listen_unix(const std::string& path) { return core_->listen_unix(path); }
+
 inline int Server::port() const { return core_->port_.load(); }
 
 inline std::string Server::url() const {
+    if (!core_->unix_path_.empty()) return "unix:" + core_->unix_path_;
     return "http://" + detail::host_port(core_->host_, port());
 }
 

@@ -1,0 +1,293 @@
+// Addresses (Unix sockets, IPv6 dual-stack), connection takeover, limits
+// (max_connections, write_timeout) and setup errors, over real sockets.
+#include <catch2/catch.hpp>
+
+#include "support.hpp"
+
+#include <atomic>
+#include <sys/un.h>
+
+using namespace std::chrono_literals;
+using graceful_http::Options;
+using graceful_http::Request;
+using graceful_http::Response;
+using graceful_http::Server;
+using support::Client;
+using support::Outcome;
+
+namespace {
+
+int connect_unix(const std::string& path) {
+    int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_un a{};
+    a.sun_family = AF_UNIX;
+    std::memcpy(a.sun_path, path.c_str(), path.size());
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+        ::close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+bool have_ipv6() {
+    int fd = ::socket(AF_INET6, SOCK_STREAM, 0);
+    if (fd < 0) return false;
+    sockaddr_in6 a{};
+    a.sin6_family = AF_INET6;
+    a.sin6_addr = in6addr_loopback;
+    bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+    ::close(fd);
+    return ok;
+}
+
+} // namespace
+
+TEST_CASE("address: a Unix domain socket serves, and its file is removed at shutdown",
+          "[features]") {
+    std::string path = "/tmp/graceful_http_test_" + std::to_string(getpid()) + ".sock";
+    ::unlink(path.c_str());
+    Server srv;
+    srv.get("/", [](const Request&, Response& res) { res.text("over unix\n"); });
+    REQUIRE_FALSE(srv.listen_unix(path));
+    CHECK(srv.url() == "unix:" + path);
+    {
+        support::Running run(srv);
+        int fd = connect_unix(path);
+        REQUIRE(fd >= 0);
+        std::string req = "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+        REQUIRE(::send(fd, req.data(), req.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(req.size()));
+        std::string got;
+        char buf[4096];
+        ssize_t n;
+        while ((n = ::recv(fd, buf, sizeof buf, 0)) > 0) got.append(buf, static_cast<size_t>(n));
+        ::close(fd);
+        CHECK(got.rfind("HTTP/1.1 200 OK\r\n", 0) == 0);
+        CHECK(got.find("\r\n\r\nover unix\n") != std::string::npos);
+        auto report = srv.shutdown(support::slack());
+        CHECK(report.drained);
+        REQUIRE(run.wait_done());
+    }
+    CHECK(::access(path.c_str(), F_OK) != 0); // removed
+    // A path that exists is an error naming it, like Go.
+    int f = ::open(path.c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
+    ::close(f);
+    Server other;
+    graceful_http::Error err = other.listen_unix(path);
+    REQUIRE(err);
+    CHECK(err.message().find("unix:" + path) != std::string::npos);
+    CHECK(err.message().find("Address already in use") != std::string::npos);
+    ::unlink(path.c_str());
+}
+
+TEST_CASE("address: \"::\" is dual-stack, \"::1\" serves IPv6", "[features]") {
+    if (!have_ipv6()) {
+        WARN("no IPv6 loopback on this machine: skipped");
+        return;
+    }
+    Server srv;
+    srv.get("/", [](const Request&, Response& res) { res.text("hi\n"); });
+    REQUIRE_FALSE(srv.listen("::", 0));
+    support::Running run(srv);
+    Client v4, v6;
+    REQUIRE(v4.connect(srv.port(), "127.0.0.1"));
+    REQUIRE(v6.connect(srv.port(), "::1"));
+    for (Client* c : {&v4, &v6}) {
+        REQUIRE(c->send("GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
+        auto r = c->read_response();
+        CHECK(r.outcome == Outcome::ok);
+        CHECK(r.body == "hi\n");
+    }
+    Server s6;
+    REQUIRE_FALSE(s6.listen("::1", 0));
+    CHECK(s6.url() == "http://[::1]:" + std::to_string(s6.port()));
+}
+
+TEST_CASE("takeover: an upgraded connection is the handler's, counted and told of shutdown",
+          "[features]") {
+    Server srv;
+    std::atomic<bool> saw_shutdown{false};
+    support::Gate echoed;
+    srv.get("/ws", [&](const Request& req, Response& res) {
+        res.status = 101;
+        res.set_header("Connection", "Upgrade");
+        res.set_header("Upgrade", "echo");
+        Response::TakenOver t = res.take_over();
+        if (t.fd < 0) return;
+        std::string pending = t.buffered;
+        // A toy protocol: echo lines until shutdown, then say "bye".
+        while (!req.shutdown_requested()) {
+            if (!pending.empty()) {
+                ::send(t.fd, pending.data(), pending.size(), MSG_NOSIGNAL);
+                pending.clear();
+                echoed.arrive();
+            }
+            pollfd p{t.fd, POLLIN, 0};
+            if (::poll(&p, 1, 20) > 0) {
+                char buf[256];
+                ssize_t n = ::recv(t.fd, buf, sizeof buf, 0);
+                if (n <= 0) return;
+                pending.append(buf, static_cast<size_t>(n));
+            }
+        }
+        saw_shutdown = true;
+        ::send(t.fd, "bye\n", 4, MSG_NOSIGNAL);
+    });
+    REQUIRE_FALSE(srv.listen("127.0.0.1", 0));
+    support::Running run(srv);
+    Client c;
+    REQUIRE(c.connect(srv.port()));
+    REQUIRE(c.send("GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\nping\n"));
+    auto head = c.read_response(support::slack(), true);
+    REQUIRE(head.outcome == Outcome::ok);
+    CHECK(head.status == 101);
+    CHECK(head.header("Upgrade") == "echo");
+    CHECK(head.header("Connection") == "Upgrade");
+    REQUIRE(echoed.wait_arrived(1));
+    CHECK(srv.stats().active_requests == 1);
+
+    graceful_http::ShutdownReport report;
+    std::thread stopper([&] { report = srv.shutdown(support::slack()); });
+    std::string extra;
+    CHECK(c.wait_closed(support::slack(), &extra) == false); // data came before EOF
+    CHECK(c.buffer() == "ping\nbye\n");
+    stopper.join();
+    CHECK(saw_shutdown);
+    CHECK(report.drained);
+    CHECK(report.connections_forced == 0);
+}
+
+TEST_CASE("takeover: a taken-over connection that ignores shutdown is forced at the deadline",
+          "[features]") {
+    Server srv;
+    std::atomic<bool> read_failed{false};
+    support::Gate upgraded;
+    srv.get("/ws", [&](const Request&, Response& res) {
+        res.status = 101;
+        res.set_header("Connection", "Upgrade");
+        Response::TakenOver t = res.take_over();
+        upgraded.arrive();
+        // Blocks reading until the peer speaks or the socket is shut down.
+        pollfd p{t.fd, POLLIN, 0};
+        ::poll(&p, 1, 60000);
+        char b;
+        read_failed = ::recv(t.fd, &b, 1, 0) <= 0;
+    });
+    REQUIRE_FALSE(srv.listen("127.0.0.1", 0));
+    support::Running run(srv);
+    Client c;
+    REQUIRE(c.connect(srv.port()));
+    REQUIRE(c.send("GET /ws HTTP/1.1\r\nHost: x\r\n\r\n"));
+    REQUIRE(upgraded.wait_arrived(1));
+    auto start = support::Clock::now();
+    auto report = srv.shutdown(300ms);
+    CHECK_FALSE(report.drained);
+    CHECK(report.connections_forced == 1);
+    CHECK(support::elapsed_ms(start) >= 250);
+    CHECK(support::elapsed_ms(start) < 10000);
+    CHECK(read_failed);
+}
+
+TEST_CASE("limits: at max_connections new clients wait in the backlog, then are served",
+          "[features]") {
+    Options opt;
+    opt.max_connections = 2;
+    Server srv(opt);
+    support::Gate gate;
+    srv.get("/hold", [&](const Request&, Response& res) {
+        gate.arrive();
+        gate.wait();
+        res.text("held\n");
+    });
+    REQUIRE_FALSE(srv.listen("127.0.0.1", 0));
+    support::Running run(srv);
+    std::vector<support::Response> got(3);
+    std::vector<std::thread> clients;
+    for (int i = 0; i < 2; ++i)
+        clients.emplace_back([&, i] { got[static_cast<size_t>(i)] = support::get(srv.port(), "/hold"); });
+    REQUIRE(gate.wait_arrived(2));
+    // The third connects (the kernel completes the handshake) but is not
+    // accepted: its handler cannot run while two connections are live.
+    Client third;
+    REQUIRE(third.connect(srv.port()));
+    REQUIRE(third.send("GET /hold HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"));
+    auto early = third.read_response(300ms);
+    CHECK(early.outcome == Outcome::timeout);
+    CHECK(gate.arrived() == 2);
+    CHECK(srv.stats().active_connections == 2);
+    gate.open();
+    auto r = third.read_response();
+    CHECK(r.outcome == Outcome::ok);
+    CHECK(r.status == 200);
+    for (auto& t : clients) t.join();
+    for (auto& g : got) {
+        if (&g == &got[2]) break;
+        CHECK(g.outcome == Outcome::ok);
+    }
+}
+
+TEST_CASE("limits: write_timeout frees a stream whose client stopped reading", "[features]") {
+    Options opt;
+    opt.write_timeout = 300ms;
+    Server srv(opt);
+    std::atomic<bool> write_failed{false};
+    support::Gate finished;
+    srv.get("/flood", [&](const Request&, Response& res) {
+        std::string block(64 * 1024, 'x');
+        for (int i = 0; i < 100000; ++i)
+            if (!res.write(block)) {
+                write_failed = true;
+                break;
+            }
+        finished.arrive();
+    });
+    srv.get("/", [](const Request&, Response& res) { res.text("ok\n"); });
+    REQUIRE_FALSE(srv.listen("127.0.0.1", 0));
+    support::Running run(srv);
+    Client c; // sends, then never reads: back-pressure fills the buffers
+    REQUIRE(c.connect(srv.port()));
+    REQUIRE(c.send("GET /flood HTTP/1.1\r\nHost: x\r\n\r\n"));
+    REQUIRE(finished.wait_arrived(1));
+    CHECK(write_failed);
+    auto r = support::get(srv.port(), "/");
+    CHECK(r.outcome == Outcome::ok);
+    auto report = srv.shutdown(support::slack());
+    CHECK(report.drained);
+}
+
+TEST_CASE("setup: errors are values that name what is wrong", "[features]") {
+    SECTION("serve before listen") {
+        Server srv;
+        graceful_http::Error e = srv.serve();
+        REQUIRE(e);
+        CHECK(e.message().find("not listening") != std::string::npos);
+    }
+    SECTION("listen twice") {
+        Server srv;
+        REQUIRE_FALSE(srv.listen("127.0.0.1", 0));
+        graceful_http::Error e = srv.listen("127.0.0.1", 0);
+        REQUIRE(e);
+        CHECK(e.message().find("already listening") != std::string::npos);
+    }
+    SECTION("an invalid option is named") {
+        Options opt;
+        opt.idle_timeout = 0ms;
+        Server srv(opt);
+        graceful_http::Error e = srv.listen("127.0.0.1", 0);
+        REQUIRE(e);
+        CHECK(e.code() == std::errc::invalid_argument);
+        CHECK(e.message().find("Options::idle_timeout") != std::string::npos);
+    }
+    SECTION("an unknown host names the lookup") {
+        Server srv;
+        graceful_http::Error e = srv.listen("no-such-host.invalid", 0);
+        REQUIRE(e);
+        CHECK(e.message().find("listen no-such-host.invalid:0") == 0);
+    }
+    SECTION("listen after shutdown") {
+        Server srv;
+        (void)srv.shutdown(0ms);
+        graceful_http::Error e = srv.listen("127.0.0.1", 0);
+        REQUIRE(e);
+        CHECK(e.code() == std::errc::operation_canceled);
+    }
+}
