@@ -140,6 +140,7 @@
 #include <cstddef>            // std::size_t, offsetof
 #include <cstdint>            // std::uint64_t counters
 #include <cstdio>             // std::snprintf for numbers and dates
+#include <cstdlib>            // getenv, strtoull for the systemd variables
 #include <cstring>            // std::memcpy, std::strerror
 #include <ctime>              // gmtime_r for the Date header
 #include <functional>         // Handler type
@@ -164,6 +165,7 @@
 #include <sys/socket.h>  // the sockets API
 #include <sys/un.h>      // sockaddr_un for Unix domain sockets
 #include <sys/uio.h>     // writev: head and body in one call
+#include <sys/wait.h>    // waitpid for an abandoned successor
 #include <unistd.h>      // close, pipe2, read, write
 
 namespace graceful_http {
@@ -285,10 +287,17 @@ struct Stats {
     ShutdownReport drain; // the drain counters so far
 };
 
+// ConnState is where a connection is in its life (like Go's ConnState).
+enum class ConnState {
+    fresh,  // accepted, no request byte yet
+    active, // reading a request, running its handler or writing its response
+    idle,   // keep-alive: waiting for the next request
+    closed, // about to be closed; reported once
+};
+
 namespace detail {
 class Core;
 struct Conn;
-struct BodyReader;
 } // namespace detail
 
 // Header is one request or response header field, as received.
@@ -402,6 +411,9 @@ private:
 
 using Handler = std::function<void(const Request&, Response&)>;
 
+struct RunOptions;
+struct GroupReport;
+
 // Server is an HTTP/1.1 server. Not copyable, not movable.
 class Server {
 public:
@@ -411,7 +423,9 @@ public:
     Server& operator=(const Server&) = delete;
 
     // Routes. A pattern is a path whose segments may be `{name}` (one
-    // segment) or, last, `{name...}` (the rest of the path). A GET route
+    // segment) or, last, `{name...}` (the rest of the path). Matching is
+    // on the percent-decoded path, which is not cleaned: a `{path...}`
+    // may hold "..", so check it before using it as a file name. A GET route
     // also answers HEAD. Unknown path: 404 (or not_found); known path,
     // other method: 405 with Allow. Register before serve().
     void handle(std::string_view method, std::string_view pattern, Handler h);
@@ -427,6 +441,15 @@ public:
     // listen_unix binds a Unix domain stream socket at `path`. Like Go, it
     // fails if the path exists; the socket file is removed on shutdown.
     Error listen_unix(const std::string& path);
+    // listen_fd adopts a socket that is already bound and listening, such
+    // as one inherited from systemd or a predecessor (inherited_listeners).
+    // It is made non-blocking and close-on-exec. At shutdown the server
+    // closes only its own descriptor and never calls shutdown(2) on it, so
+    // connections queued there survive for whoever else holds it.
+    Error listen_fd(int fd);
+    // listener_fd is the listening socket (-1 before listen and once the
+    // drain has closed it), to hand to a successor. Thread-safe.
+    int listener_fd() const;
     // port is the bound port (after listen), else 0. Thread-safe.
     int port() const;
     // url is "http://HOST:PORT" of the listener ([::1] for IPv6), or
@@ -450,6 +473,15 @@ public:
     // force-closed. Thread-safe; also ends a shutdown() in progress.
     void close();
 
+    // on_shutdown registers a function called once when shutdown begins
+    // (like Go's RegisterOnShutdown), on the thread that began it, with no
+    // library lock held. It must not block. Register before serve().
+    void on_shutdown(std::function<void()> f);
+    // on_conn_state registers a function called on a connection's own
+    // thread at each change of state (like Go's Server.ConnState), with a
+    // connection id unique within this server. Register before serve().
+    void on_conn_state(std::function<void(std::uint64_t id, ConnState state)> f);
+
     // is_shutting_down is true once shutdown() or close() began.
     bool is_shutting_down() const;
     // is_draining is true during Options::drain_delay (report "draining").
@@ -458,16 +490,86 @@ public:
     Stats stats() const;
 
 private:
+    friend GroupReport run_until_signal(const std::vector<Server*>&, const RunOptions&);
     std::shared_ptr<detail::Core> core_;
 };
 
-// serve_until_signal serves until SIGINT or SIGTERM, then drains with the
-// given grace period and returns the report. A second signal during the
-// drain forces the close at once. The signal handlers only write to a
-// pipe (async-signal-safe), so it works whatever threads the program
-// already has; the previous handlers are restored before it returns. If
-// serve() fails (not listening), drained is false and completed is false.
+// RunOptions configures run_until_signal.
+struct RunOptions {
+    // grace is the drain deadline of every server, from the first signal.
+    Duration grace{std::chrono::seconds(10)};
+    // on_reload, when set, is called on SIGHUP (on the watching thread).
+    // Return true when a successor has taken over (see start_successor):
+    // the servers then drain as on SIGTERM. Return false to keep serving.
+    // Unset: SIGHUP keeps its previous disposition.
+    std::function<bool()> on_reload;
+    // notify enables the sd_notify protocol when NOTIFY_SOCKET is set:
+    // READY=1 once every server accepts, STOPPING=1 when the drain
+    // starts, EXTEND_TIMEOUT_USEC each second of the drain, WATCHDOG=1
+    // every WATCHDOG_USEC/2. It also tells a predecessor waiting in
+    // start_successor that we are ready. Default true.
+    bool notify = true;
+};
+
+// GroupReport is the outcome of run_until_signal: one report per server,
+// in the order given, and the first serve() error if any.
+struct GroupReport {
+    Error error;
+    std::vector<ShutdownReport> reports;
+    bool reloaded = false; // the drain began because a successor took over
+    bool drained() const {
+        if (error) return false;
+        for (const ShutdownReport& r : reports)
+            if (!r.drained) return false;
+        return true;
+    }
+};
+
+// run_until_signal serves every server (each already listening) until
+// SIGINT or SIGTERM, or until any of them stops or fails, then drains all
+// of them in parallel (total time is the longest drain, not the sum) and
+// returns when all are done. A second signal forces every close at once.
+// The signal handlers only write to a pipe (async-signal-safe), so it is
+// correct whatever threads the program already has; previous handlers
+// are restored before it returns. One call at a time per process.
+GroupReport run_until_signal(const std::vector<Server*>& servers, const RunOptions& options);
+
+// serve_until_signal is run_until_signal for one server. If serve() fails
+// (not listening), drained and completed are false.
 ShutdownReport serve_until_signal(Server& server, Duration grace);
+
+// ---- Process handoff: systemd socket activation and re-exec ----
+
+// InheritedListener is a listening socket passed by the systemd protocol.
+struct InheritedListener {
+    int fd = -1;
+    std::string name; // from LISTEN_FDNAMES, or "unknown"
+};
+
+// inherited_listeners takes the sockets passed with LISTEN_FDS (from fd 3)
+// when LISTEN_PID is this process, as systemd and start_successor do. It
+// sets close-on-exec on them and unsets LISTEN_PID, LISTEN_FDS and
+// LISTEN_FDNAMES, so a second call returns nothing. Not thread-safe
+// (environment): call it at startup.
+std::vector<InheritedListener> inherited_listeners();
+
+// sd_notify sends one datagram to $NOTIFY_SOCKET (path or abstract
+// "@name"), without libsystemd. False when unset or on failure.
+bool sd_notify(std::string_view state);
+
+// notify_ready tells systemd (READY=1) and a predecessor waiting in
+// start_successor that this process accepts. run_until_signal calls it.
+void notify_ready();
+
+// start_successor starts argv (argv[0] is the path to execute) with the
+// given listeners as LISTEN_FDS from fd 3 and a readiness pipe, and
+// waits up to `ready_timeout` for the new process to call notify_ready()
+// (run_until_signal does). On success *pid is its pid; on timeout or
+// early exit it is killed and reaped, and the error says why; the caller
+// keeps serving either way. stdout and stderr are shared.
+Error start_successor(const std::vector<std::string>& argv,
+                      const std::vector<InheritedListener>& listeners, Duration ready_timeout,
+                      int* pid = nullptr);
 
 // ==== Internals ====
 // >>detail
@@ -750,6 +852,17 @@ inline ParseResult parse_request_head(std::string_view buf, const HeadLimits& li
 
 // ---- Message framing (RFC 9112 §6) ----
 
+// is_valid_host: uri-host [":" port] (RFC 3986 reg-name, IPv4, [IPv6]);
+// empty is allowed (RFC 9112 §3.2).
+inline bool is_valid_host(std::string_view v) {
+    for (char c : v) {
+        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                  std::string_view("-._~!$&'()*+,;=:[]%").find(c) != std::string_view::npos;
+        if (!ok) return false;
+    }
+    return true;
+}
+
 enum class BodyKind { none, length, chunked };
 
 struct Framing {
@@ -779,11 +892,12 @@ inline Framing frame_request(const RequestHead& head, std::size_t max_body) {
     f.keep_alive = head.version_minor >= 1;
     int hosts = 0;
     bool has_te = false, has_cl = false, chunked_last = false, cl_bad = false;
-    bool unknown_coding = false, chunked_twice = false;
+    bool unknown_coding = false, chunked_twice = false, host_bad = false;
     std::uint64_t cl = 0;
     for (const FieldView& fv : head.fields) {
         if (iequals(fv.name, "host")) {
             ++hosts;
+            if (!is_valid_host(fv.value)) host_bad = true;
         } else if (iequals(fv.name, "transfer-encoding")) {
             has_te = true;
             for_each_list_item(fv.value, [&](std::string_view coding) {
@@ -805,7 +919,8 @@ inline Framing frame_request(const RequestHead& head, std::size_t max_body) {
                 if (iequals(opt, "close")) f.keep_alive = false;
                 else if (iequals(opt, "keep-alive") && head.version_minor == 0) f.keep_alive = true;
             });
-        } else if (iequals(fv.name, "expect")) {
+        } else if (iequals(fv.name, "expect") && head.version_minor >= 1) {
+            // RFC 9110 §10.1.1: ignored in HTTP/1.0 (and no 1xx to 1.0 clients).
             if (iequals(trim_ows(fv.value), "100-continue")) f.expect_continue = true;
             else f.error_status = 417;
         }
@@ -819,8 +934,8 @@ inline Framing frame_request(const RequestHead& head, std::size_t max_body) {
                 });
         f.keep_alive = f.keep_alive && ka;
     }
-    // RFC 9112 §3.2: HTTP/1.1 needs exactly one Host.
-    if (hosts > 1 || (head.version_minor >= 1 && hosts == 0)) f.error_status = 400;
+    // RFC 9112 §3.2: HTTP/1.1 needs exactly one Host, with a valid value.
+    if (hosts > 1 || host_bad || (head.version_minor >= 1 && hosts == 0)) f.error_status = 400;
     // RFC 9112 §6.1/§6.3: Transfer-Encoding with Content-Length is an
     // error (request smuggling); chunked must be the final coding.
     else if (has_te && (has_cl || head.version_minor == 0)) f.error_status = 400;
@@ -1126,8 +1241,6 @@ enum class Phase {
     done,     // the drain is over
 };
 
-enum class ConnState { fresh, active, idle, closed };
-
 // Conn is one connection, owned by its thread. Registered in the Core
 // (under mu_) so the deadline can shut its socket down.
 struct Conn {
@@ -1139,9 +1252,11 @@ struct Conn {
     std::size_t slot = 0;   // guarded by Core::mu_: index in Core::conns_
     bool detached = false;  // guarded by Core::mu_
     std::atomic<bool> cancelled{false};
+    std::uint64_t id = 0;
     ConnState state = ConnState::fresh;
     std::size_t requests = 0;
     bool broken = false; // a write failed: nothing more can be sent
+    bool announced = false; // on_conn_state has seen this connection
 
     std::string in; // received bytes not yet consumed
 
@@ -1194,6 +1309,9 @@ public:
 
     Error listen(const std::string& host, int port);
     Error listen_unix(const std::string& path);
+    Error listen_fd(int fd);
+    int listener_fd() const;
+    void wait_until_serving();
     Error serve();
     ShutdownReport shutdown(Duration timeout);
     void close();
@@ -1204,7 +1322,10 @@ public:
     Handler not_found_;
     std::atomic<int> port_{0};
     std::string host_;
-    std::string unix_path_; // non-empty: listening on a Unix socket we created
+    std::string unix_path_;        // non-empty: listening on a Unix socket
+    bool unlink_on_close_ = false; // we created unix_path_
+    std::vector<std::function<void()>> on_shutdown_;
+    std::function<void(std::uint64_t, ConnState)> on_conn_state_;
     std::atomic<bool> shutting_down_{false};
     std::atomic<Phase> phase_{Phase::idle};
 
@@ -1234,7 +1355,8 @@ private:
     bool open_wake_pipes();
     Error check_can_listen(const std::string& where);
     Error adopt_listener(int fd, const std::string& where, const std::string& host, int port,
-                         const std::string& unix_path);
+                         const std::string& unix_path, bool unlink_on_close);
+    void run_shutdown_hooks();
     void close_listener_locked();
 
     mutable std::mutex mu_;
@@ -1244,6 +1366,7 @@ private:
     int stop_wake_[2] = {-1, -1};      // readable from stopping on: idle connections close
     bool listening_ = false;           // guarded by mu_
     bool serve_running_ = false;       // guarded by mu_
+    bool serve_called_ = false;        // guarded by mu_: serve() was entered
     bool controller_claimed_ = false;  // guarded by mu_: someone finishes the drain
     bool forced_ = false;              // guarded by mu_: close() or the deadline
     TimePoint shutdown_began_;         // guarded by mu_
@@ -1395,7 +1518,7 @@ inline Error Core::listen(const std::string& host, int port) {
     int p = bound.ss_family == AF_INET
                 ? ntohs(reinterpret_cast<sockaddr_in*>(&bound)->sin_port)
                 : ntohs(reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port);
-    return adopt_listener(fd, where, h, p, "");
+    return adopt_listener(fd, where, h, p, "", false);
 }
 
 inline Error Core::listen_unix(const std::string& path) {
@@ -1420,7 +1543,7 @@ inline Error Core::listen_unix(const std::string& path) {
         ::unlink(path.c_str());
         return sys_error(where + ": listen", err);
     }
-    return adopt_listener(fd, where, "", 0, path);
+    return adopt_listener(fd, where, "", 0, path, true);
 }
 
 inline Error Core::check_can_listen(const std::string& where) {
@@ -1436,11 +1559,11 @@ inline Error Core::check_can_listen(const std::string& where) {
 
 // adopt_listener makes a bound, listening socket the server's listener.
 inline Error Core::adopt_listener(int fd, const std::string& where, const std::string& host,
-                                  int port, const std::string& unix_path) {
+                                  int port, const std::string& unix_path, bool unlink_on_close) {
     if (!open_wake_pipes()) {
         int err = errno;
         close_fd(fd);
-        if (!unix_path.empty()) ::unlink(unix_path.c_str());
+        if (unlink_on_close) ::unlink(unix_path.c_str());
         return sys_error(where + ": pipe", err);
     }
     std::lock_guard<std::mutex> lk(mu_);
@@ -1448,8 +1571,57 @@ inline Error Core::adopt_listener(int fd, const std::string& where, const std::s
     listening_ = true;
     host_ = host;
     unix_path_ = unix_path;
+    unlink_on_close_ = unlink_on_close;
     port_ = port;
     return Error();
+}
+
+inline Error Core::listen_fd(int fd) {
+    std::string where = "listen fd " + std::to_string(fd);
+    if (Error e = check_can_listen(where)) return e;
+    int accepting = 0;
+    socklen_t len = sizeof accepting;
+    if (::getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &accepting, &len) != 0)
+        return sys_error(where, errno);
+    if (!accepting)
+        return Error(std::make_error_code(std::errc::invalid_argument),
+                     where + ": not a listening socket");
+    int flags = ::fcntl(fd, F_GETFL);
+    if (flags < 0 || ::fcntl(fd, F_SETFL, flags | O_NONBLOCK) != 0 ||
+        ::fcntl(fd, F_SETFD, FD_CLOEXEC) != 0)
+        return sys_error(where + ": fcntl", errno);
+    sockaddr_storage bound{};
+    socklen_t bound_len = sizeof bound;
+    ::getsockname(fd, reinterpret_cast<sockaddr*>(&bound), &bound_len);
+    char text[INET6_ADDRSTRLEN] = "";
+    if (bound.ss_family == AF_INET) {
+        auto* a = reinterpret_cast<sockaddr_in*>(&bound);
+        ::inet_ntop(AF_INET, &a->sin_addr, text, sizeof text);
+        return adopt_listener(fd, where, text, ntohs(a->sin_port), "", false);
+    }
+    if (bound.ss_family == AF_INET6) {
+        auto* a = reinterpret_cast<sockaddr_in6*>(&bound);
+        ::inet_ntop(AF_INET6, &a->sin6_addr, text, sizeof text);
+        return adopt_listener(fd, where, text, ntohs(a->sin6_port), "", false);
+    }
+    auto* u = reinterpret_cast<sockaddr_un*>(&bound);
+    return adopt_listener(fd, where, "", 0, u->sun_path, false);
+}
+
+inline int Core::listener_fd() const {
+    std::lock_guard<std::mutex> lk(mu_);
+    return listen_fd_;
+}
+
+// wait_until_serving returns once serve() has been entered: it is then
+// accepting, or it has already failed or returned.
+inline void Core::wait_until_serving() {
+    std::unique_lock<std::mutex> lk(mu_);
+    cv_.wait(lk, [&] { return serve_called_; });
+}
+
+inline void Core::run_shutdown_hooks() {
+    for (const auto& f : on_shutdown_) f(); // registered before serve(): no lock needed
 }
 
 // close_listener_locked closes the listening socket (and removes the
@@ -1457,7 +1629,7 @@ inline Error Core::adopt_listener(int fd, const std::string& where, const std::s
 inline void Core::close_listener_locked() {
     if (listen_fd_ < 0) return;
     close_fd(listen_fd_);
-    if (!unix_path_.empty()) ::unlink(unix_path_.c_str());
+    if (unlink_on_close_) ::unlink(unix_path_.c_str());
 }
 
 // ---- Core: the lifecycle ----
@@ -1500,6 +1672,8 @@ inline void Core::force_locked() {
 inline Error Core::serve() {
     {
         std::lock_guard<std::mutex> lk(mu_);
+        serve_called_ = true;
+        cv_.notify_all();
         if (shutting_down_)
             return Error(std::make_error_code(std::errc::operation_canceled),
                          "serve: server closed");
@@ -1621,6 +1795,9 @@ inline ShutdownReport Core::shutdown(Duration timeout) {
     std::unique_lock<std::mutex> lk(mu_);
     if (!shutting_down_) {
         begin_shutdown_locked(timeout, false);
+        lk.unlock();
+        run_shutdown_hooks();
+        lk.lock();
     } else if (Clock::now() + timeout < deadline_) {
         deadline_ = Clock::now() + timeout; // later calls may only shorten it
         poke(accept_wake_[1]);
@@ -1645,13 +1822,16 @@ inline ShutdownReport Core::shutdown(Duration timeout) {
 inline void Core::close() {
     std::unique_lock<std::mutex> lk(mu_);
     if (phase_.load() == Phase::done) return;
-    if (!shutting_down_) begin_shutdown_locked(Duration(0), true);
+    bool began = !shutting_down_;
+    if (began) begin_shutdown_locked(Duration(0), true);
     deadline_ = std::min(deadline_, Clock::now());
     begin_stopping_locked();
     force_locked();
-    if (current_core() == this || controller_claimed_) return;
-    controller_claimed_ = true;
+    bool control = current_core() != this && !controller_claimed_;
+    controller_claimed_ = controller_claimed_ || control;
     lk.unlock();
+    if (began) run_shutdown_hooks();
+    if (!control) return;
     drain_backlog_and_close_listener();
     finish_drain();
 }
@@ -1743,6 +1923,7 @@ inline void Core::spawn(int fd, bool from_backlog) {
     int rc = EAGAIN;
     if (!forced_) {
         conn->slot = conns_.size();
+        conn->id = connections_total_ + 1;
         conns_.push_back(conn.get());
         // Created under mu_ so tid is set before anyone can read it.
         rc = ::pthread_create(&conn->tid, &attr, connection_thread, start.get());
@@ -1819,7 +2000,13 @@ inline void Core::route(Request& req, Response& res, bool& handler_ok) {
 
 // ---- Conn: the connection state machine ----
 
-inline void Conn::set_state(ConnState s) { state = s; }
+// set_state is the one place a connection changes state.
+inline void Conn::set_state(ConnState s) {
+    if (announced && s == state) return;
+    state = s;
+    announced = true;
+    if (core->on_conn_state_) core->on_conn_state_(id, s);
+}
 
 inline void Conn::run() {
     bool linger = false;
@@ -1839,7 +2026,10 @@ inline void Conn::run() {
 // and fresh ones get drain_silent_timeout. False: close quietly.
 inline bool Conn::wait_for_request() {
     set_state(requests == 0 ? ConnState::fresh : ConnState::idle);
-    if (!in.empty()) return true;
+    if (!in.empty()) { // a pipelined request: its header clock starts now
+        head_started_at = Clock::now();
+        return true;
+    }
     const Options& o = core->opt_;
     TimePoint deadline = deadline_after(requests == 0 ? o.read_header_timeout : o.idle_timeout);
     bool silent_window = false;
@@ -2182,7 +2372,7 @@ inline Response::TakenOver Conn::take_over(Response& res) {
 
 inline bool Conn::write_stream(std::string_view data) {
     if (broken) return false;
-    if (head_only || data.empty()) return true;
+    if (head_only || data.empty() || stream == Stream::none) return true; // HEAD, 1xx, 204, 304
     TimePoint deadline = deadline_after(core->opt_.write_timeout);
     if (stream == Stream::chunked) {
         char size[24];
@@ -2368,6 +2558,18 @@ inline Error Server::listen(const std::string& host, int port) { return core_->l
 
 inline Error Server::listen_unix(const std::string& path) { return core_->listen_unix(path); }
 
+inline Error Server::listen_fd(int fd) { return core_->listen_fd(fd); }
+
+inline int Server::listener_fd() const { return core_->listener_fd(); }
+
+inline void Server::on_shutdown(std::function<void()> f) {
+    core_->on_shutdown_.push_back(std::move(f));
+}
+
+inline void Server::on_conn_state(std::function<void(std::uint64_t, ConnState)> f) {
+    core_->on_conn_state_ = std::move(f);
+}
+
 inline int Server::port() const { return core_->port_.load(); }
 
 inline std::string Server::url() const {
@@ -2389,63 +2591,281 @@ inline bool Server::is_draining() const {
 
 inline Stats Server::stats() const { return core_->stats(); }
 
-// ---- serve_until_signal ----
+// ---- Process helpers: sd_notify, socket activation, handoff ----
 
-inline ShutdownReport serve_until_signal(Server& server, Duration grace) {
+namespace detail {
+
+inline bool env_number(const char* name, unsigned long long& out) {
+    const char* v = std::getenv(name);
+    if (v == nullptr || *v == '\0') return false;
+    char* end = nullptr;
+    errno = 0;
+    out = std::strtoull(v, &end, 10);
+    return errno == 0 && end != nullptr && *end == '\0';
+}
+
+// The fd of the readiness pipe a predecessor passed (start_successor).
+constexpr const char* kReadyFdEnv = "GRACEFUL_HTTP_READY_FD";
+
+} // namespace detail
+
+inline bool sd_notify(std::string_view state) {
+    const char* path = std::getenv("NOTIFY_SOCKET");
+    if (path == nullptr || path[0] == '\0') return false;
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::size_t n = std::strlen(path);
+    if ((path[0] != '/' && path[0] != '@') || n >= sizeof addr.sun_path) return false;
+    std::memcpy(addr.sun_path, path, n);
+    if (path[0] == '@') addr.sun_path[0] = '\0'; // abstract: no trailing NUL counted
+    auto len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + n + (path[0] == '/'));
+    int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return false;
+    ssize_t sent = ::sendto(fd, state.data(), state.size(), MSG_NOSIGNAL,
+                            reinterpret_cast<sockaddr*>(&addr), len);
+    ::close(fd);
+    return sent == static_cast<ssize_t>(state.size());
+}
+
+inline void notify_ready() {
+    sd_notify("READY=1");
+    unsigned long long fd = 0;
+    if (detail::env_number(detail::kReadyFdEnv, fd) && fd > 2 && fd < 65536) {
+        int f = static_cast<int>(fd);
+        ssize_t n = ::write(f, "READY=1\n", 8);
+        (void)n;
+        ::close(f);
+        ::unsetenv(detail::kReadyFdEnv);
+    }
+}
+
+inline std::vector<InheritedListener> inherited_listeners() {
+    std::vector<InheritedListener> out;
+    unsigned long long pid = 0, count = 0;
+    bool ours = detail::env_number("LISTEN_PID", pid) &&
+                pid == static_cast<unsigned long long>(::getpid()) &&
+                detail::env_number("LISTEN_FDS", count) && count < 1024;
+    const char* names = std::getenv("LISTEN_FDNAMES");
+    std::string_view rest = names ? names : "";
+    for (unsigned long long i = 0; ours && i < count; ++i) {
+        InheritedListener l;
+        l.fd = static_cast<int>(3 + i);
+        std::size_t colon = rest.find(':');
+        l.name = std::string(rest.substr(0, colon));
+        if (l.name.empty()) l.name = "unknown";
+        rest = colon == std::string_view::npos ? std::string_view() : rest.substr(colon + 1);
+        ::fcntl(l.fd, F_SETFD, FD_CLOEXEC);
+        out.push_back(l);
+    }
+    ::unsetenv("LISTEN_PID");
+    ::unsetenv("LISTEN_FDS");
+    ::unsetenv("LISTEN_FDNAMES");
+    return out;
+}
+
+inline Error start_successor(const std::vector<std::string>& argv,
+                             const std::vector<InheritedListener>& listeners,
+                             Duration ready_timeout, int* pid_out) {
+    auto fail = [](const std::string& what, int err) {
+        return detail::sys_error("start_successor: " + what, err);
+    };
+    if (argv.empty())
+        return Error(std::make_error_code(std::errc::invalid_argument), "start_successor: empty argv");
+    int ready[2];
+    if (::pipe2(ready, O_CLOEXEC) != 0) return fail("pipe", errno);
+    // Everything the child needs is built before fork(): after it, only
+    // async-signal-safe calls (the parent has threads).
+    const std::size_t n = listeners.size();
+    std::vector<std::string> env;
+    for (char** e = environ; *e != nullptr; ++e) {
+        std::string_view v(*e);
+        if (v.rfind("LISTEN_", 0) == 0 || v.rfind(detail::kReadyFdEnv, 0) == 0) continue;
+        env.emplace_back(v);
+    }
+    std::string names = "LISTEN_FDNAMES=";
+    for (std::size_t i = 0; i < n; ++i) names += (i ? ":" : "") + listeners[i].name;
+    env.push_back("LISTEN_FDS=" + std::to_string(n));
+    env.push_back(names);
+    env.push_back(std::string(detail::kReadyFdEnv) + "=" + std::to_string(3 + n));
+    env.push_back("LISTEN_PID=0000000000"); // the child writes its pid here
+    std::vector<char*> envp, args;
+    for (std::string& e : env) envp.push_back(&e[0]);
+    envp.push_back(nullptr);
+    char* pid_digits = envp[envp.size() - 2] + std::strlen("LISTEN_PID=");
+    std::vector<std::string> argv_copy = argv;
+    for (std::string& a : argv_copy) args.push_back(&a[0]);
+    args.push_back(nullptr);
+    std::vector<int> sources;
+    for (const InheritedListener& l : listeners) sources.push_back(l.fd);
+    sources.push_back(ready[1]);
+
+    pid_t pid = ::fork();
+    if (pid < 0) {
+        int err = errno;
+        ::close(ready[0]);
+        ::close(ready[1]);
+        return fail("fork", err);
+    }
+    if (pid == 0) { // child: move the fds to 3.., write LISTEN_PID, exec
+        int base = static_cast<int>(3 + sources.size());
+        for (int& fd : sources) fd = ::fcntl(fd, F_DUPFD_CLOEXEC, base);
+        for (std::size_t i = 0; i < sources.size(); ++i)
+            if (sources[i] < 0 || ::dup2(sources[i], static_cast<int>(3 + i)) < 0) ::_exit(126);
+        unsigned long v = static_cast<unsigned long>(::getpid());
+        for (int i = 9; i >= 0; --i, v /= 10) pid_digits[i] = static_cast<char>('0' + v % 10);
+        char* p = pid_digits; // strip leading zeros (systemd parses it as a number anyway)
+        while (*p == '0' && p[1] != '\0') ++p;
+        std::memmove(pid_digits, p, std::strlen(p) + 1);
+        ::execve(args[0], args.data(), envp.data());
+        ::_exit(127);
+    }
+    ::close(ready[1]);
+    if (pid_out) *pid_out = pid;
+    char buf[16];
+    ssize_t got = 0;
+    if (detail::wait_fd(ready[0], POLLIN, detail::Clock::now() + ready_timeout) ==
+        detail::Wait::ready)
+        got = ::read(ready[0], buf, sizeof buf);
+    ::close(ready[0]);
+    if (got > 0) return Error();
+    ::kill(pid, SIGKILL); // abandon it: never ready, or it died
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    return Error(std::make_error_code(std::errc::timed_out),
+                 got == 0 && !(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL)
+                     ? "start_successor: " + argv[0] + " exited before it was ready"
+                     : "start_successor: " + argv[0] + " was not ready in time");
+}
+
+// ---- run_until_signal ----
+
+namespace detail {
+
+// SignalScope installs the self-pipe handlers for the given signals and
+// restores the previous ones (and the signal mask) when it ends.
+class SignalScope {
+public:
+    SignalScope(std::initializer_list<int> sigs, int pipe_wr) : sigs_(sigs) {
+        signal_pipe() = pipe_wr;
+        struct sigaction sa {};
+        sa.sa_handler = on_stop_signal;
+        sigemptyset(&sa.sa_mask);
+        sa.sa_flags = SA_RESTART;
+        sigset_t set;
+        sigemptyset(&set);
+        for (std::size_t i = 0; i < sigs_.size(); ++i) {
+            ::sigaction(sigs_[i], &sa, &old_[i]);
+            sigaddset(&set, sigs_[i]);
+        }
+        ::pthread_sigmask(SIG_UNBLOCK, &set, &old_mask_); // make sure we hear them
+    }
+    ~SignalScope() {
+        ::pthread_sigmask(SIG_SETMASK, &old_mask_, nullptr);
+        for (std::size_t i = 0; i < sigs_.size(); ++i) ::sigaction(sigs_[i], &old_[i], nullptr);
+        signal_pipe() = -1;
+    }
+    SignalScope(const SignalScope&) = delete;
+    SignalScope& operator=(const SignalScope&) = delete;
+
+private:
+    std::vector<int> sigs_;
+    struct sigaction old_[3] {};
+    sigset_t old_mask_{};
+};
+
+} // namespace detail
+
+inline GroupReport run_until_signal(const std::vector<Server*>& servers, const RunOptions& opt) {
+    using detail::Clock;
+    GroupReport out;
+    out.reports.resize(servers.size());
     int sig_pipe[2], done_pipe[2];
-    if (::pipe2(sig_pipe, O_CLOEXEC | O_NONBLOCK) != 0) return ShutdownReport();
+    if (::pipe2(sig_pipe, O_CLOEXEC | O_NONBLOCK) != 0) {
+        out.error = detail::sys_error("run_until_signal: pipe", errno);
+        return out;
+    }
     if (::pipe2(done_pipe, O_CLOEXEC | O_NONBLOCK) != 0) {
+        out.error = detail::sys_error("run_until_signal: pipe", errno);
         ::close(sig_pipe[0]);
         ::close(sig_pipe[1]);
-        return ShutdownReport();
+        return out;
     }
-    detail::signal_pipe() = sig_pipe[1];
-    struct sigaction sa {}, old_int{}, old_term{};
-    sa.sa_handler = detail::on_stop_signal;
-    sigemptyset(&sa.sa_mask);
-    sa.sa_flags = SA_RESTART;
-    ::sigaction(SIGINT, &sa, &old_int);
-    ::sigaction(SIGTERM, &sa, &old_term);
-    sigset_t stop_set, old_mask;
-    sigemptyset(&stop_set);
-    sigaddset(&stop_set, SIGINT);
-    sigaddset(&stop_set, SIGTERM);
-    ::pthread_sigmask(SIG_UNBLOCK, &stop_set, &old_mask); // make sure we can hear them
+    {
+        detail::SignalScope scope = opt.on_reload
+                                        ? detail::SignalScope({SIGINT, SIGTERM, SIGHUP}, sig_pipe[1])
+                                        : detail::SignalScope({SIGINT, SIGTERM}, sig_pipe[1]);
+        std::vector<Error> errors(servers.size());
+        std::vector<std::thread> serving, draining;
+        for (std::size_t i = 0; i < servers.size(); ++i)
+            serving.emplace_back([&, i] {
+                errors[i] = servers[i]->serve();
+                char c = 1;
+                ssize_t n = ::write(done_pipe[1], &c, 1);
+                (void)n;
+            });
+        for (Server* s : servers) s->core_->wait_until_serving();
+        if (opt.notify) notify_ready();
 
-    Error serve_error;
-    std::thread serving([&] {
-        serve_error = server.serve();
-        char c = 1;
-        ssize_t n = ::write(done_pipe[1], &c, 1);
-        (void)n;
-    });
-    ShutdownReport report;
-    std::thread draining;
-    int signals = 0;
-    for (bool done = false; !done;) {
-        pollfd p[2] = {{sig_pipe[0], POLLIN, 0}, {done_pipe[0], POLLIN, 0}};
-        if (::poll(p, 2, -1) < 0) continue; // EINTR
-        char buf[16];
-        ssize_t n = 0;
-        while (p[0].revents != 0 && (n = ::read(sig_pipe[0], buf, sizeof buf)) > 0) {
-            for (ssize_t i = 0; i < n; ++i) {
-                if (++signals == 1) draining = std::thread([&] { report = server.shutdown(grace); });
-                else server.close(); // the second signal forces the close at once
+        auto start_drain = [&] {
+            if (!draining.empty()) return;
+            if (opt.notify) sd_notify("STOPPING=1");
+            for (std::size_t i = 0; i < servers.size(); ++i)
+                draining.emplace_back([&, i] { out.reports[i] = servers[i]->shutdown(opt.grace); });
+        };
+        unsigned long long watchdog_usec = 0;
+        bool watchdog = opt.notify && detail::env_number("WATCHDOG_USEC", watchdog_usec) &&
+                        watchdog_usec > 0;
+        auto tick = std::chrono::milliseconds(1000);
+        if (watchdog) tick = std::min(tick, std::chrono::duration_cast<std::chrono::milliseconds>(
+                                               std::chrono::microseconds(watchdog_usec / 2)));
+        std::size_t returned = 0;
+        int stop_signals = 0;
+        while (returned < servers.size()) {
+            pollfd p[2] = {{sig_pipe[0], POLLIN, 0}, {done_pipe[0], POLLIN, 0}};
+            int timeout = (watchdog || !draining.empty()) ? static_cast<int>(tick.count()) : -1;
+            int ready = ::poll(p, 2, timeout);
+            if (ready < 0) continue; // EINTR
+            if (ready == 0 || watchdog) {
+                if (watchdog) sd_notify("WATCHDOG=1");
+                if (!draining.empty() && opt.notify) sd_notify("EXTEND_TIMEOUT_USEC=3000000");
+            }
+            char buf[16];
+            ssize_t n;
+            while ((n = ::read(sig_pipe[0], buf, sizeof buf)) > 0) {
+                for (ssize_t i = 0; i < n; ++i) {
+                    if (buf[i] == SIGHUP) {
+                        if (draining.empty() && opt.on_reload && opt.on_reload()) {
+                            out.reloaded = true;
+                            start_drain();
+                        }
+                    } else if (++stop_signals == 1 && draining.empty()) {
+                        start_drain();
+                    } else {
+                        for (Server* s : servers) s->close(); // the second signal forces
+                    }
+                }
+            }
+            while ((n = ::read(done_pipe[0], buf, sizeof buf)) > 0) {
+                returned += static_cast<std::size_t>(n);
+                start_drain(); // one server stopped or failed: drain them all
             }
         }
-        done = p[1].revents != 0;
+        for (std::thread& t : serving) t.join();
+        for (std::thread& t : draining) t.join();
+        for (const Error& e : errors)
+            if (e && e.code() != std::errc::operation_canceled && !out.error) out.error = e;
+        for (std::size_t i = 0; i < servers.size(); ++i)
+            if (errors[i] && errors[i].code() != std::errc::operation_canceled)
+                out.reports[i] = ShutdownReport();
     }
-    serving.join();
-    if (draining.joinable()) draining.join();
-    else if (!serve_error || serve_error.code() == std::errc::operation_canceled)
-        report = server.shutdown(grace); // someone else shut it down
-
-    ::pthread_sigmask(SIG_SETMASK, &old_mask, nullptr);
-    ::sigaction(SIGINT, &old_int, nullptr);
-    ::sigaction(SIGTERM, &old_term, nullptr);
-    detail::signal_pipe() = -1;
     for (int fd : {sig_pipe[0], sig_pipe[1], done_pipe[0], done_pipe[1]}) ::close(fd);
-    return report;
+    return out;
+}
+
+inline ShutdownReport serve_until_signal(Server& server, Duration grace) {
+    RunOptions opt;
+    opt.grace = grace;
+    return run_until_signal({&server}, opt).reports[0];
 }
 
 } // namespace graceful_http
