@@ -353,6 +353,7 @@ public:
 private:
     friend class detail::Core;
     friend struct detail::Conn;
+    void reset(); // for the next request on the connection, keeping capacity
     detail::Conn* conn_ = nullptr;
     mutable std::string body_;
     mutable int body_state_ = 0; // 0 unread, 1 read, 2 failed
@@ -1278,6 +1279,8 @@ struct Conn {
     int req_minor = 1;
     bool closed_for_shutdown = false;
     std::string out; // the response head being written (reused)
+    RequestHead head_;
+    Request req_;
 
     void run();
     Next serve_one();
@@ -1375,9 +1378,11 @@ private:
     TimePoint stop_began_;             // guarded by mu_
     std::vector<Conn*> conns_;         // guarded by mu_
     std::vector<pthread_t> finished_;  // guarded by mu_: exited, to join
-    std::size_t active_requests_ = 0;  // guarded by mu_
+    // Per-request counters are atomics: the request path takes no lock
+    // shared by all connections unless a drain counter changes.
+    std::atomic<std::size_t> active_requests_{0};
     std::uint64_t connections_total_ = 0; // guarded by mu_
-    std::uint64_t requests_total_ = 0;    // guarded by mu_
+    std::atomic<std::uint64_t> requests_total_{0};
     ShutdownReport report_;               // guarded by mu_
 
     friend struct Conn;
@@ -1845,9 +1850,9 @@ inline Stats Core::stats() const {
     std::lock_guard<std::mutex> lk(mu_);
     Stats s;
     s.active_connections = conns_.size();
-    s.active_requests = active_requests_;
+    s.active_requests = active_requests_.load(std::memory_order_relaxed);
     s.connections_total = connections_total_;
-    s.requests_total = requests_total_;
+    s.requests_total = requests_total_.load(std::memory_order_relaxed);
     s.drain = report_;
     return s;
 }
@@ -1868,14 +1873,14 @@ inline bool Core::wait_cancel_for(const Conn& c, Duration timeout) {
 }
 
 inline void Core::request_started() {
-    std::lock_guard<std::mutex> lk(mu_);
-    ++active_requests_;
-    ++requests_total_;
+    active_requests_.fetch_add(1, std::memory_order_relaxed);
+    requests_total_.fetch_add(1, std::memory_order_relaxed);
 }
 
 inline void Core::request_finished(bool closed_for_shutdown, bool first_from_backlog) {
+    active_requests_.fetch_sub(1, std::memory_order_relaxed);
+    if (!closed_for_shutdown && !first_from_backlog) return;
     std::lock_guard<std::mutex> lk(mu_);
-    --active_requests_;
     if (closed_for_shutdown) ++report_.served_with_close;
     if (first_from_backlog) ++report_.served_from_backlog;
 }
@@ -2026,6 +2031,7 @@ inline void Conn::run() {
 // and fresh ones get drain_silent_timeout. False: close quietly.
 inline bool Conn::wait_for_request() {
     set_state(requests == 0 ? ConnState::fresh : ConnState::idle);
+    if (in.empty() && in.capacity() > 64 * 1024) std::string().swap(in); // idle: stay small
     if (!in.empty()) { // a pipelined request: its header clock starts now
         head_started_at = Clock::now();
         return true;
@@ -2128,7 +2134,7 @@ inline bool parse_target(std::string_view target, std::string_view method, Reque
 }
 
 inline Conn::Next Conn::serve_one() {
-    RequestHead head;
+    RequestHead& head = head_; // reused: no allocation per request once warm
     ParseResult pr;
     if (!read_head(head, pr)) return Next::drop;
     set_state(ConnState::active);
@@ -2150,13 +2156,16 @@ inline Conn::Next Conn::serve_one() {
     close_after = false;
     closed_for_shutdown = false;
 
-    Request req;
+    Request& req = req_; // reused, keeping its strings' capacity
+    req.reset();
     req.method.assign(head.method);
     req.target.assign(head.target);
     req.version_minor = head.version_minor;
-    req.headers.reserve(head.fields.size());
-    for (const FieldView& f : head.fields)
-        req.headers.push_back(Header{std::string(f.name), std::string(f.value)});
+    req.headers.resize(head.fields.size());
+    for (std::size_t i = 0; i < head.fields.size(); ++i) {
+        req.headers[i].name.assign(head.fields[i].name);
+        req.headers[i].value.assign(head.fields[i].value);
+    }
     bool target_ok = parse_target(head.target, head.method, req);
     in.erase(0, pr.head_bytes); // the views in `head` are dead from here
     bool first_from_backlog = from_backlog && requests == 1;
@@ -2438,6 +2447,19 @@ inline void on_stop_signal(int sig) {
 } // namespace detail
 
 // ---- Request ----
+
+inline void Request::reset() {
+    method.clear();
+    target.clear();
+    path.clear();
+    query.clear();
+    version_minor = 1;
+    params.clear();
+    conn_ = nullptr;
+    if (body_.capacity() > 64 * 1024) std::string().swap(body_); // do not keep big bodies
+    body_.clear();
+    body_state_ = 0;
+}
 
 inline std::string_view Request::header(std::string_view name) const {
     for (const Header& h : headers)
