@@ -291,3 +291,94 @@ TEST_CASE("setup: errors are values that name what is wrong", "[features]") {
         CHECK(e.code() == std::errc::operation_canceled);
     }
 }
+
+TEST_CASE("limits: read_timeout answers a stalled body with 408 and frees the thread",
+          "[features]") {
+    Options opt;
+    opt.read_timeout = 300ms;
+    Server srv(opt);
+    std::atomic<bool> body_ok{true};
+    srv.post("/echo", [&](const Request& req, Response& res) {
+        body_ok = req.body_ok();
+        res.text(req.body());
+    });
+    srv.get("/", [](const Request&, Response& res) { res.text("ok\n"); });
+    REQUIRE_FALSE(srv.listen("127.0.0.1", 0));
+    support::Running run(srv);
+    Client c;
+    REQUIRE(c.connect(srv.port()));
+    REQUIRE(c.send("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc"));
+    auto start = support::Clock::now();
+    auto r = c.read_response();
+    CHECK(r.outcome == Outcome::ok);
+    CHECK(r.status == 408);
+    CHECK(r.closes());
+    CHECK(support::elapsed_ms(start) >= 250);
+    CHECK_FALSE(body_ok);
+    CHECK(c.wait_closed());
+    CHECK(support::get(srv.port(), "/").status == 200);
+}
+
+namespace {
+std::string run_command(const std::string& cmd) {
+    std::string out;
+    if (FILE* f = ::popen(cmd.c_str(), "r")) {
+        char buf[4096];
+        size_t n;
+        while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, n);
+        ::pclose(f);
+    }
+    return out;
+}
+bool have(const char* tool) {
+    return std::system((std::string("command -v ") + tool + " >/dev/null 2>&1").c_str()) == 0;
+}
+} // namespace
+
+TEST_CASE("interop: curl talks to demo_server (reuse, chunked upload, 100-continue, HEAD)",
+          "[features][interop]") {
+    if (!have("curl")) {
+        WARN("curl not installed: skipped");
+        return;
+    }
+    support::Demo d({"--port", "0"});
+    REQUIRE(d.port() > 0);
+    std::string base = "http://127.0.0.1:" + std::to_string(d.port());
+    std::string v = run_command("timeout 20 curl -sv " + base + "/ " + base + "/healthz 2>&1");
+    CHECK(v.find("hello, world") != std::string::npos);
+    CHECK(v.find("Re-using existing connection") != std::string::npos);
+    std::string up = run_command("printf 'chunked body' | timeout 20 curl -s -H 'Transfer-Encoding: chunked' "
+                                 "--data-binary @- " + base + "/echo");
+    CHECK(up == "chunked body");
+    std::string cont = run_command("timeout 20 curl -sv -H 'Expect: 100-continue' --data-binary "
+                                   "'expected' " + base + "/echo 2>&1");
+    CHECK(cont.find("< HTTP/1.1 100 Continue") != std::string::npos);
+    CHECK(cont.find("expected") != std::string::npos);
+    std::string head = run_command("timeout 20 curl -sI " + base + "/");
+    CHECK(head.find("HTTP/1.1 200 OK") == 0);
+    CHECK(head.find("Content-Length: 13") != std::string::npos);
+    d.signal(SIGTERM);
+    CHECK(d.wait_exit() == 0);
+}
+
+TEST_CASE("interop: python http.client talks to demo_server", "[features][interop]") {
+    if (!have("python3")) {
+        WARN("python3 not installed: skipped");
+        return;
+    }
+    support::Demo d({"--port", "0"});
+    REQUIRE(d.port() > 0);
+    std::string script =
+        "import http.client,sys\n"
+        "c=http.client.HTTPConnection('127.0.0.1'," + std::to_string(d.port()) + ",timeout=10)\n"
+        "c.request('GET','/'); r=c.getresponse(); a=r.read(); s1=c.sock\n"
+        "c.request('HEAD','/'); r2=c.getresponse(); b=r2.read()\n"
+        "c.request('POST','/echo',body=iter([b'one,',b'two']),encode_chunked=True,"
+        "headers={'Transfer-Encoding':'chunked'}); r3=c.getresponse(); e=r3.read()\n"
+        "print(r.status, a==b'hello, world\\n', c.sock is s1, r2.status, len(b), "
+        "r2.getheader('Content-Length'), r3.status, e.decode())\n";
+    std::string out = run_command("timeout 20 python3 -c \"$(cat <<'PY'\n" + script + "PY\n)\"");
+    CHECK(out == "200 True True 200 0 13 200 one,two\n");
+    d.signal(SIGTERM);
+    CHECK(d.wait_exit() == 0);
+}
