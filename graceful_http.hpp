@@ -162,6 +162,7 @@
 #include <netinet/tcp.h> // TCP_NODELAY
 #include <poll.h>        // timed accept, reads and writes
 #include <pthread.h>     // threads with a small, fixed stack size
+#include <sys/ioctl.h>   // FIONREAD: is unread input waiting before a close?
 #include <sys/socket.h>  // the sockets API
 #include <sys/un.h>      // sockaddr_un for Unix domain sockets
 #include <sys/uio.h>     // writev: head and body in one call
@@ -184,7 +185,8 @@ struct Options {
     // begins, the server keeps accepting and serving (every response says
     // `Connection: close`) while is_draining() reports true, so a load
     // balancer polling a health check can take it out of rotation first.
-    // Default 0: stop accepting at once.
+    // It counts against the shutdown() timeout: a shorter timeout cuts it
+    // short. Default 0: stop accepting at once.
     Duration drain_delay{0};
 
     // read_header_timeout bounds reading one request line and header
@@ -212,10 +214,12 @@ struct Options {
     // served with `Connection: close`. Default 500 ms.
     Duration drain_silent_timeout{500};
 
-    // linger_timeout bounds the lingering close: after the server's last
-    // response on a connection it half-closes the socket and discards
-    // input until the client's EOF, for at most this long, so the client
-    // never sees a reset before it has read its response. Default 1 s.
+    // linger_timeout bounds the lingering close: when the server closes a
+    // connection that may have unread input (pipelined bytes, an unread
+    // body, or a keep-alive client closed because of shutdown), it
+    // half-closes the socket and discards input until the client's EOF,
+    // for at most this long, so the client never sees a reset before it
+    // has read its response. Default 1 s.
     Duration linger_timeout{1000};
 
     // max_header_bytes limits the request line plus header fields.
@@ -2207,7 +2211,14 @@ inline Conn::Next Conn::finish_response(const Request& req, Response& res, bool 
     if (broken) return Next::drop;
     bool ok = res.streaming_ ? end_stream() : send_response(res);
     if (!ok || broken) return Next::drop;
-    return close_after ? Next::linger : Next::keep_alive;
+    if (!close_after) return Next::keep_alive;
+    // SHUTDOWN.md #12: linger only when input may be unread: bytes already
+    // buffered or in the socket, or a keep-alive client that did not ask
+    // for the close (it may have sent its next request already).
+    int pending = 0;
+    bool unread = !in.empty() || !body_done || closed_for_shutdown ||
+                  (::ioctl(fd, FIONREAD, &pending) == 0 && pending > 0);
+    return unread ? Next::linger : Next::drop;
 }
 
 inline bool Conn::discard_body() {

@@ -3,7 +3,8 @@
 // Run:   build/examples/demo_server --port 8080 --grace-ms 10000; then Ctrl-C (twice to force)
 #include "graceful_http.hpp"
 
-#include <charconv> // strict integer parsing of flags and query parameters
+#include <charconv>  // strict integer parsing of flags and query parameters
+#include <cinttypes> // PRIu64 for the summary line
 #include <cstdio>
 #include <string>
 
@@ -131,14 +132,13 @@ int main(int argc, char** argv) {
     std::printf("listening on %s\n", srv.url().c_str());
     std::fflush(stdout);
 
-    graceful_http::ShutdownReport r = graceful_http::serve_until_signal(srv, Duration(grace_ms));
+    // The contract's grace period starts when the drain delay ends.
+    graceful_http::ShutdownReport r =
+        graceful_http::serve_until_signal(srv, Duration(drain_delay_ms + grace_ms));
     std::fprintf(stderr,
-                 "demo_server: shutdown drained=%s elapsed_ms=%lld forced=%zu served_from_backlog=%llu"
-                 " served_with_close=%llu idle_closed=%llu silent_closed=%llu\n",
-                 r.drained ? "yes" : "no", static_cast<long long>(r.elapsed.count()),
-                 r.connections_forced, static_cast<unsigned long long>(r.served_from_backlog),
-                 static_cast<unsigned long long>(r.served_with_close),
-                 static_cast<unsigned long long>(r.idle_closed),
-                 static_cast<unsigned long long>(r.silent_closed));
+                 "demo_server: shutdown drained=%s elapsed_ms=%lld forced=%zu served_from_backlog=%" PRIu64
+                 " served_with_close=%" PRIu64 " idle_closed=%" PRIu64 " silent_closed=%" PRIu64 "\n",
+                 r.drained ? "yes" : "no", static_cast<long long>(r.elapsed.count()), r.connections_forced,
+                 r.served_from_backlog, r.served_with_close, r.idle_closed, r.silent_closed);
     return r.drained ? 0 : 3;
 }

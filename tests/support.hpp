@@ -497,7 +497,10 @@ public:
                 exit_time_ = Clock::now();
                 return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
             }
-            if (Clock::now() > deadline) return -1;
+            if (Clock::now() > deadline) {
+                exit_time_ = Clock::now(); // so a caller printing it sees "now", not garbage
+                return -1;
+            }
             std::this_thread::sleep_for(ms(1));
         }
     }
