@@ -6,6 +6,7 @@
 #   make noexc   the suite built with -fno-exceptions
 #   make check   -Werror builds with g++ and clang++, -fno-exceptions, two TUs
 #   make fuzz    a bounded libFuzzer run (FUZZ_SECONDS, default 60)
+#   make stress  the stress suite (STRESS_ARGS=--sanitizer=tsan|asan)
 #   make clean
 CXX      ?= g++
 CXXFLAGS ?= -O2 -g
@@ -16,7 +17,7 @@ TESTS    := $(sort $(wildcard tests/test_*.cpp))
 EXAMPLES := hello demo_server
 TEST_ARGS ?=
 
-.PHONY: all examples test run asan tsan noexc check fuzz clean
+.PHONY: all examples test run asan tsan noexc check fuzz stress clean
 all: examples build/tests/run_tests
 
 # ---- one build flavour: $(1)=dir, $(2)=extra flags ----
@@ -77,6 +78,12 @@ check:
 	  done; \
 	done
 	@echo "check: ok"
+
+# the stress suite (issue 4): shutdown under load, churn, hostile clients,
+# a stuck handler, 10k connections. STRESS_ARGS=--sanitizer=tsan|asan
+STRESS_ARGS ?=
+stress:
+	bash stress/run.sh $(STRESS_ARGS)
 
 # bounded libFuzzer run over the parser and the chunked decoder
 FUZZ_SECONDS ?= 60

@@ -100,7 +100,9 @@
 //      wakes shutdown() and serve(), which return a ShutdownReport.
 //   5. Deadline: connections still open are shut down (blocked reads and
 //      writes return), handlers see req.cancelled(), and the report says
-//      drained == false with the count of forced connections.
+//      drained == false with the count of forced connections. Their
+//      threads get up to 200 ms to end; one still running user code is
+//      detached (see LIMITATIONS), so shutdown() returns by then.
 //
 // LOCK ORDER
 //   There is one library mutex (detail::Core::mu_). It is never held while
@@ -470,7 +472,8 @@ public:
 
     // shutdown drains gracefully (see THE SHUTDOWN PROTOCOL) and returns
     // when every connection has ended or, at `timeout`, after forcing the
-    // rest closed. Thread-safe, any number of times: later calls may only
+    // rest closed (allowing forced threads up to 200 ms to wind down, so a
+    // handler stuck in user code makes it return 200 ms after `timeout`). Thread-safe, any number of times: later calls may only
     // shorten the deadline, and all return the same report. From inside a
     // handler it starts the drain and returns at once (completed false).
     ShutdownReport shutdown(Duration timeout);
@@ -1290,7 +1293,7 @@ struct Conn {
     Next serve_one();
     bool wait_for_request();
     bool read_head(RequestHead& head, ParseResult& pr);
-    Read read_more(TimePoint deadline);
+    Read read_more(TimePoint deadline, std::size_t want = 0);
     bool read_body(std::string* out_body, std::size_t limit);
     bool discard_body();
     void set_state(ConnState s);
@@ -1783,10 +1786,10 @@ inline void Core::finish_drain() {
     }
     report_.drained = report_.connections_forced == 0;
     report_.completed = true;
-    report_.elapsed = std::chrono::duration_cast<Duration>(Clock::now() - shutdown_began_);
     lk.unlock();
     reap_finished();
     lk.lock();
+    report_.elapsed = std::chrono::duration_cast<Duration>(Clock::now() - shutdown_began_);
     phase_ = Phase::done;
     cv_.notify_all();
 }
@@ -2035,7 +2038,7 @@ inline void Conn::run() {
 // and fresh ones get drain_silent_timeout. False: close quietly.
 inline bool Conn::wait_for_request() {
     set_state(requests == 0 ? ConnState::fresh : ConnState::idle);
-    if (in.empty() && in.capacity() > 64 * 1024) std::string().swap(in); // idle: stay small
+    if (in.empty() && in.capacity() > 4 * 1024) std::string().swap(in); // idle: stay small
     if (!in.empty()) { // a pipelined request: its header clock starts now
         head_started_at = Clock::now();
         return true;
@@ -2046,6 +2049,12 @@ inline bool Conn::wait_for_request() {
     for (;;) {
         if (!silent_window && core->stopping()) {
             if (requests > 0) {
+                // A request that already arrived is served (with close), not
+                // reset by closing over it; otherwise close with a clean FIN.
+                if (read_more(no_deadline()) == Read::data) {
+                    head_started_at = Clock::now();
+                    return true;
+                }
                 core->count_idle_closed();
                 return false;
             }
@@ -2070,14 +2079,17 @@ inline bool Conn::wait_for_request() {
 }
 
 // read_more appends what the socket has (waiting until `deadline`).
-inline Conn::Read Conn::read_more(TimePoint deadline) {
+// It reads straight into `in` (no stack buffer: an idle connection's
+// thread keeps every stack page it ever touched resident).
+inline Conn::Read Conn::read_more(TimePoint deadline, std::size_t want) {
     for (;;) {
-        char buf[8192];
-        ssize_t n = ::recv(fd, buf, sizeof buf, 0);
-        if (n > 0) {
-            in.append(buf, static_cast<std::size_t>(n));
-            return Read::data;
-        }
+        std::size_t old = in.size();
+        std::size_t room = std::max(in.capacity() - old, want);
+        if (room < 256) room = old < 16 * 1024 ? 1024 : 16 * 1024;
+        in.resize(old + room);
+        ssize_t n = ::recv(fd, &in[old], room, 0);
+        in.resize(old + static_cast<std::size_t>(n > 0 ? n : 0));
+        if (n > 0) return Read::data;
         if (n == 0) return Read::eof;
         if (errno == EINTR) continue;
         if (errno != EAGAIN && errno != EWOULDBLOCK) return Read::error;
@@ -2267,7 +2279,10 @@ inline bool Conn::read_body(std::string* out_body, std::size_t limit) {
             }
             if (!in.empty()) continue;
         }
-        Read r = read_more(deadline);
+        std::size_t want = framing.body == BodyKind::length
+                               ? static_cast<std::size_t>(std::min<std::uint64_t>(body_left, 64 * 1024))
+                               : 16 * 1024;
+        Read r = read_more(deadline, want);
         if (r == Read::data) continue;
         body_done = true;
         body_error = r == Read::timeout ? 408 : 400;
@@ -2429,7 +2444,7 @@ inline bool Conn::end_stream() {
 inline void Conn::lingering_close() {
     ::shutdown(fd, SHUT_WR);
     TimePoint deadline = Clock::now() + core->opt_.linger_timeout;
-    char buf[4096];
+    char buf[512];
     while (wait_fd(fd, POLLIN, deadline) == Wait::ready) {
         ssize_t n = ::recv(fd, buf, sizeof buf, 0);
         if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN)) break;
