@@ -280,6 +280,8 @@ struct ShutdownReport {
     std::uint64_t served_with_close = 0;   // responses that carried Connection: close
                                            // because shutdown had begun
     std::uint64_t idle_closed = 0;    // idle keep-alive connections closed by the drain
+                                      // (including one whose keep-alive stream ended
+                                      // after the listener stopped)
     std::uint64_t silent_closed = 0;  // connections that never sent a byte, closed
                                       // after drain_silent_timeout
 };
@@ -478,7 +480,9 @@ public:
     // handler it starts the drain and returns at once (completed false).
     ShutdownReport shutdown(Duration timeout);
     // close stops at once: the listener closes and every connection is
-    // force-closed. Thread-safe; also ends a shutdown() in progress.
+    // force-closed, including the caller's own when called from a handler
+    // (its response is lost; use shutdown() there). Thread-safe; also ends
+    // a shutdown() in progress.
     void close();
 
     // on_shutdown registers a function called once when shutdown begins
