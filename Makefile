@@ -65,7 +65,8 @@ noexc: $(addprefix build/noexc/examples/,$(EXAMPLES)) build/noexc/tests/run_test
 	tests/summary.sh build/noexc/tests/run_tests $(TEST_ARGS)
 
 # -Werror with g++ and clang++: the header alone, the examples, two TUs
-# linked together (a missing `inline` fails to link), -fno-exceptions.
+# linked together (a missing `inline` fails to link), -fno-exceptions;
+# then clang-tidy (bugprone, concurrency, performance: see .clang-tidy).
 check:
 	@mkdir -p build/check
 	for cxx in g++ clang++; do \
@@ -77,6 +78,7 @@ check:
 	    $$cxx $(STD) $(WARN) -Werror -fno-exceptions -I. examples/$$ex.cpp -o build/check/$$ex-noexc-$$cxx || exit 1; \
 	  done; \
 	done
+	clang-tidy --quiet tests/odr/b.cpp -- $(STD) -I.
 	@echo "check: ok"
 
 # the stress suite (issue 4): shutdown under load, churn, hostile clients,

@@ -947,13 +947,12 @@ inline Framing frame_request(const RequestHead& head, std::size_t max_body) {
         f.keep_alive = f.keep_alive && ka;
     }
     // RFC 9112 §3.2: HTTP/1.1 needs exactly one Host, with a valid value.
-    if (hosts > 1 || host_bad || (head.version_minor >= 1 && hosts == 0)) f.error_status = 400;
+    bool bad_host = hosts > 1 || host_bad || (head.version_minor >= 1 && hosts == 0);
     // RFC 9112 §6.1/§6.3: Transfer-Encoding with Content-Length is an
-    // error (request smuggling); chunked must be the final coding.
-    else if (has_te && (has_cl || head.version_minor == 0)) f.error_status = 400;
-    else if (has_te && (!chunked_last || chunked_twice)) f.error_status = 400;
+    // error (request smuggling); chunked must be the final coding, once.
+    bool bad_te = has_te && (has_cl || head.version_minor == 0 || !chunked_last || chunked_twice);
+    if (bad_host || bad_te || (!has_te && cl_bad)) f.error_status = 400;
     else if (has_te && unknown_coding) f.error_status = 501;
-    else if (cl_bad) f.error_status = 400;
     if (f.error_status != 0 && f.error_status != 417) return f;
     if (has_te) {
         f.body = BodyKind::chunked;
@@ -1225,7 +1224,8 @@ inline bool send_all(int fd, iovec* iov, int count, TimePoint deadline) {
     return true;
 }
 
-inline std::string errno_text(int err) { return std::strerror(err); }
+// errno_text: strerror is not thread-safe; the error category is.
+inline std::string errno_text(int err) { return std::system_category().message(err); }
 
 inline std::string host_port(const std::string& host, int port) {
     if (host.find(':') != std::string::npos) return "[" + host + "]:" + std::to_string(port);
@@ -1318,7 +1318,7 @@ struct Conn {
 // connection thread, so a stuck thread never outlives it.
 class Core : public std::enable_shared_from_this<Core> {
 public:
-    explicit Core(Options o) : opt_(std::move(o)) {}
+    explicit Core(const Options& o) : opt_(o) {}
     ~Core();
 
     Error listen(const std::string& host, int port);
@@ -1945,8 +1945,8 @@ inline void Core::spawn(int fd, bool from_backlog) {
         rc = ::pthread_create(&conn->tid, &attr, connection_thread, start.get());
         if (rc == 0) {
             ++connections_total_;
-            start.release();
-            conn.release();
+            static_cast<void>(start.release()); // now owned by the thread
+            static_cast<void>(conn.release());
         } else {
             conns_.pop_back();
         }
@@ -2221,8 +2221,9 @@ inline Conn::Next Conn::finish_response(const Request& req, Response& res, bool 
         close_after = true;
     }
     if (!body_done) { // the handler did not read the body
-        if (framing.expect_continue && !continue_sent) close_after = true; // it never comes
-        else if (!discard_body()) close_after = true;
+        // With 100-continue unanswered the body may never come: close.
+        bool never_sent = framing.expect_continue && !continue_sent;
+        if (never_sent || !discard_body()) close_after = true;
     }
     if (broken) return Next::drop;
     bool ok = res.streaming_ ? end_stream() : send_response(res);
@@ -2588,7 +2589,7 @@ inline bool Response::write(std::string_view data) {
 
 // ---- Server ----
 
-inline Server::Server(Options options) : core_(std::make_shared<detail::Core>(std::move(options))) {}
+inline Server::Server(Options options) : core_(std::make_shared<detail::Core>(options)) {}
 
 inline Server::~Server() {
     core_->close();
@@ -2648,7 +2649,7 @@ inline Stats Server::stats() const { return core_->stats(); }
 namespace detail {
 
 inline bool env_number(const char* name, unsigned long long& out) {
-    const char* v = std::getenv(name);
+    const char* v = std::getenv(name); // NOLINT(concurrency-mt-unsafe): read at startup
     if (v == nullptr || *v == '\0') return false;
     char* end = nullptr;
     errno = 0;
@@ -2662,7 +2663,7 @@ constexpr const char* kReadyFdEnv = "GRACEFUL_HTTP_READY_FD";
 } // namespace detail
 
 inline bool sd_notify(std::string_view state) {
-    const char* path = std::getenv("NOTIFY_SOCKET");
+    const char* path = std::getenv("NOTIFY_SOCKET"); // NOLINT(concurrency-mt-unsafe)
     if (path == nullptr || path[0] == '\0') return false;
     sockaddr_un addr{};
     addr.sun_family = AF_UNIX;
@@ -2687,7 +2688,7 @@ inline void notify_ready() {
         ssize_t n = ::write(f, "READY=1\n", 8);
         (void)n;
         ::close(f);
-        ::unsetenv(detail::kReadyFdEnv);
+        ::unsetenv(detail::kReadyFdEnv); // NOLINT(concurrency-mt-unsafe): documented
     }
 }
 
@@ -2697,7 +2698,7 @@ inline std::vector<InheritedListener> inherited_listeners() {
     bool ours = detail::env_number("LISTEN_PID", pid) &&
                 pid == static_cast<unsigned long long>(::getpid()) &&
                 detail::env_number("LISTEN_FDS", count) && count < 1024;
-    const char* names = std::getenv("LISTEN_FDNAMES");
+    const char* names = std::getenv("LISTEN_FDNAMES"); // NOLINT(concurrency-mt-unsafe)
     std::string_view rest = names ? names : "";
     for (unsigned long long i = 0; ours && i < count; ++i) {
         InheritedListener l;
@@ -2709,9 +2710,10 @@ inline std::vector<InheritedListener> inherited_listeners() {
         ::fcntl(l.fd, F_SETFD, FD_CLOEXEC);
         out.push_back(l);
     }
-    ::unsetenv("LISTEN_PID");
-    ::unsetenv("LISTEN_FDS");
-    ::unsetenv("LISTEN_FDNAMES");
+    // Not thread-safe, as the function's comment says: call it at startup.
+    ::unsetenv("LISTEN_PID");     // NOLINT(concurrency-mt-unsafe)
+    ::unsetenv("LISTEN_FDS");     // NOLINT(concurrency-mt-unsafe)
+    ::unsetenv("LISTEN_FDNAMES"); // NOLINT(concurrency-mt-unsafe)
     return out;
 }
 
@@ -2748,6 +2750,7 @@ inline Error start_successor(const std::vector<std::string>& argv,
     for (std::string& a : argv_copy) args.push_back(&a[0]);
     args.push_back(nullptr);
     std::vector<int> sources;
+    sources.reserve(n + 1);
     for (const InheritedListener& l : listeners) sources.push_back(l.fd);
     sources.push_back(ready[1]);
 
