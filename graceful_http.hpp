@@ -901,10 +901,10 @@ inline bool parse_content_length(std::string_view s, std::uint64_t& out) {
 // of a parsed head, or the status that rejects it.
 inline Framing frame_request(const RequestHead& head, std::size_t max_body) {
     Framing f;
-    f.keep_alive = head.version_minor >= 1;
     int hosts = 0;
     bool has_te = false, has_cl = false, chunked_last = false, cl_bad = false;
     bool unknown_coding = false, chunked_twice = false, host_bad = false;
+    bool conn_close = false, conn_keep_alive = false;
     std::uint64_t cl = 0;
     for (const FieldView& fv : head.fields) {
         if (iequals(fv.name, "host")) {
@@ -918,18 +918,21 @@ inline Framing frame_request(const RequestHead& head, std::size_t max_body) {
                 else unknown_coding = true;
             });
         } else if (iequals(fv.name, "content-length")) {
-            // RFC 9110 §8.6: a list of identical values may be accepted.
+            // RFC 9110 §8.6: a list of identical values may be accepted;
+            // a field with no valid value at all (say ",") is an error.
+            bool any = false;
             for_each_list_item(fv.value, [&](std::string_view item) {
                 std::uint64_t v = 0;
-                if (!parse_content_length(item, v) || (has_cl && v != cl)) cl_bad = true;
+                if (!parse_content_length(item, v) || ((has_cl || any) && v != cl)) cl_bad = true;
                 cl = v;
-                has_cl = true;
+                any = true;
             });
-            if (trim_ows(fv.value).empty()) cl_bad = true;
+            if (!any) cl_bad = true;
+            has_cl = true;
         } else if (iequals(fv.name, "connection")) {
             for_each_list_item(fv.value, [&](std::string_view opt) {
-                if (iequals(opt, "close")) f.keep_alive = false;
-                else if (iequals(opt, "keep-alive") && head.version_minor == 0) f.keep_alive = true;
+                if (iequals(opt, "close")) conn_close = true;
+                else if (iequals(opt, "keep-alive")) conn_keep_alive = true;
             });
         } else if (iequals(fv.name, "expect") && head.version_minor >= 1) {
             // RFC 9110 §10.1.1: ignored in HTTP/1.0 (and no 1xx to 1.0 clients).
@@ -937,15 +940,8 @@ inline Framing frame_request(const RequestHead& head, std::size_t max_body) {
             else f.error_status = 417;
         }
     }
-    if (head.version_minor == 0) {
-        bool ka = false;
-        for (const FieldView& fv : head.fields)
-            if (iequals(fv.name, "connection"))
-                for_each_list_item(fv.value, [&](std::string_view o) {
-                    if (iequals(o, "keep-alive")) ka = true;
-                });
-        f.keep_alive = f.keep_alive && ka;
-    }
+    // RFC 9112 §9.3: `close` wins; HTTP/1.0 persists only when asked.
+    f.keep_alive = !conn_close && (head.version_minor >= 1 || conn_keep_alive);
     // RFC 9112 §3.2: HTTP/1.1 needs exactly one Host, with a valid value.
     bool bad_host = hosts > 1 || host_bad || (head.version_minor >= 1 && hosts == 0);
     // RFC 9112 §6.1/§6.3: Transfer-Encoding with Content-Length is an
