@@ -7,6 +7,8 @@
 #   make check   -Werror builds with g++ and clang++, -fno-exceptions, two TUs
 #   make fuzz    a bounded libFuzzer run (FUZZ_SECONDS, default 60)
 #   make stress  the stress suite (STRESS_ARGS=--sanitizer=tsan|asan)
+#   make install PREFIX=...   header + CMake package + pkg-config file
+#   make consumer  consumer projects: find_package, add_subdirectory, FetchContent, -I
 #   make clean
 CXX      ?= g++
 CXXFLAGS ?= -O2 -g
@@ -14,10 +16,10 @@ WARN     := -Wall -Wextra -Wpedantic -Wshadow -Wconversion
 STD      := -std=c++17 -pthread
 HDR      := graceful_http.hpp
 TESTS    := $(sort $(wildcard tests/test_*.cpp))
-EXAMPLES := hello demo_server
+EXAMPLES := hello demo_server group
 TEST_ARGS ?=
 
-.PHONY: all examples test run asan tsan noexc check fuzz stress clean
+.PHONY: all examples test run asan tsan noexc check fuzz stress install consumer ops clean
 all: examples build/tests/run_tests
 
 # ---- one build flavour: $(1)=dir, $(2)=extra flags ----
@@ -86,6 +88,23 @@ check:
 STRESS_ARGS ?=
 stress:
 	bash stress/run.sh $(STRESS_ARGS)
+
+PREFIX ?= /usr/local
+# install: header, CMake package and graceful_http.pc under $(PREFIX) (DESTDIR honoured)
+install:
+	cmake -S . -B build/cmake -DCMAKE_INSTALL_PREFIX=$(PREFIX) >/dev/null
+	cmake --install build/cmake
+
+# consumer: builds against the header via find_package, add_subdirectory,
+# FetchContent, pkg-config and plain -I
+consumer:
+	tests/consumer/run.sh build/consumer
+
+# ops: the [ops] tests, then nginx in front of two demo_servers through
+# rolling restarts (installs nginx-light when missing)
+ops: examples build/tests/run_tests
+	tests/summary.sh build/tests/run_tests '[ops]'
+	tests/nginx_rolling.sh
 
 # bounded libFuzzer run over the parser and the chunked decoder
 FUZZ_SECONDS ?= 60

@@ -2859,7 +2859,8 @@ inline GroupReport run_until_signal(const std::vector<Server*>& servers, const R
 
         auto start_drain = [&] {
             if (!draining.empty()) return;
-            if (opt.notify) sd_notify("STOPPING=1");
+            // After a reload the successor speaks for the service: no STOPPING.
+            if (opt.notify && !out.reloaded) sd_notify("STOPPING=1");
             for (std::size_t i = 0; i < servers.size(); ++i)
                 draining.emplace_back([&, i] { out.reports[i] = servers[i]->shutdown(opt.grace); });
         };
@@ -2869,6 +2870,7 @@ inline GroupReport run_until_signal(const std::vector<Server*>& servers, const R
         auto tick = std::chrono::milliseconds(1000);
         if (watchdog) tick = std::min(tick, std::chrono::duration_cast<std::chrono::milliseconds>(
                                                std::chrono::microseconds(watchdog_usec / 2)));
+        if (watchdog) sd_notify("WATCHDOG=1"); // at once: no gap after a predecessor's last
         std::size_t returned = 0;
         int stop_signals = 0;
         while (returned < servers.size()) {
@@ -2876,7 +2878,7 @@ inline GroupReport run_until_signal(const std::vector<Server*>& servers, const R
             int timeout = (watchdog || !draining.empty()) ? static_cast<int>(tick.count()) : -1;
             int ready = ::poll(p, 2, timeout);
             if (ready < 0) continue; // EINTR
-            if (ready == 0 || watchdog) {
+            if ((ready == 0 || watchdog) && !out.reloaded) {
                 if (watchdog) sd_notify("WATCHDOG=1");
                 if (!draining.empty() && opt.notify) sd_notify("EXTEND_TIMEOUT_USEC=3000000");
             }
@@ -2889,8 +2891,8 @@ inline GroupReport run_until_signal(const std::vector<Server*>& servers, const R
                             out.reloaded = true;
                             start_drain();
                         }
-                    } else if (++stop_signals == 1 && draining.empty()) {
-                        start_drain();
+                    } else if (++stop_signals == 1) {
+                        start_drain(); // no-op when a reload drain already runs
                     } else {
                         for (Server* s : servers) s->close(); // the second signal forces
                     }

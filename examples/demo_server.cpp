@@ -1,12 +1,17 @@
-// demo_server: the demo contract -- hello, echo, sleep, stream, healthz, metrics; drains on SIGTERM.
+// demo_server: the demo contract -- hello, echo, sleep, stream, healthz, metrics; drains on
+// SIGTERM; socket activation, sd_notify and a zero-downtime re-exec on SIGHUP.
 // Build: make build/examples/demo_server   (g++ -std=c++17 -O2 -pthread -I. examples/demo_server.cpp)
-// Run:   build/examples/demo_server --port 8080 --grace-ms 10000; then Ctrl-C (twice to force)
+// Run:   build/examples/demo_server --port 8080; then kill -HUP (re-exec) or Ctrl-C (twice to force)
 #include "graceful_http.hpp"
 
 #include <charconv>  // strict integer parsing of flags and query parameters
 #include <cinttypes> // PRIu64 for the summary line
+#include <climits>   // PATH_MAX for /proc/self/exe
 #include <cstdio>
+#include <cstdlib>   // realpath
+#include <cstring>   // strchr
 #include <string>
+#include <vector>
 
 using graceful_http::Duration;
 using graceful_http::Request;
@@ -40,9 +45,27 @@ void metric(std::string& out, const char* name, const char* type, const char* he
            name + " " + type + "\ngraceful_http_" + name + " " + std::to_string(value) + "\n";
 }
 
+// self_path is this program as an absolute path, resolved at startup so
+// a re-exec after a chdir or a binary upgrade starts what is at that path.
+std::string self_path(const char* argv0) {
+    char buf[PATH_MAX];
+    if (std::strchr(argv0, '/') != nullptr && ::realpath(argv0, buf) != nullptr) return buf;
+    ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1); // found through PATH
+    return n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : argv0;
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
+    // A signal that arrives before run_until_signal installs its handlers
+    // (say, right after the `listening on` line) waits instead of killing us.
+    sigset_t stop_signals;
+    sigemptyset(&stop_signals);
+    for (int sig : {SIGINT, SIGTERM, SIGHUP}) sigaddset(&stop_signals, sig);
+    ::pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+    std::vector<std::string> args{self_path(argv[0])};
+    args.insert(args.end(), argv + 1, argv + argc);
+
     std::string host = "127.0.0.1";
     long port = 8080, grace_ms = 10000, drain_delay_ms = 0, max_conns = 0;
     for (int i = 1; i < argc; i += 2) {
@@ -125,16 +148,41 @@ int main(int argc, char** argv) {
         res.text(out, "text/plain; version=0.0.4");
     });
 
-    if (auto err = srv.listen(host, static_cast<int>(port))) {
+    // Socket activation (systemd, or a predecessor's handoff): serve on the
+    // inherited listener instead of binding.
+    std::vector<graceful_http::InheritedListener> inherited = graceful_http::inherited_listeners();
+    graceful_http::Error err = inherited.empty() ? srv.listen(host, static_cast<int>(port))
+                                                 : srv.listen_fd(inherited[0].fd);
+    if (err) {
         std::fprintf(stderr, "demo_server: %s\n", err.message().c_str());
         return 1;
     }
     std::printf("listening on %s\n", srv.url().c_str());
     std::fflush(stdout);
 
-    // The contract's grace period starts when the drain delay ends.
-    graceful_http::ShutdownReport r =
-        graceful_http::serve_until_signal(srv, Duration(drain_delay_ms + grace_ms));
+    graceful_http::RunOptions run;
+    run.grace = Duration(drain_delay_ms + grace_ms); // the grace period starts after the delay
+    // SIGHUP: start a copy of ourselves on the same socket; once it accepts,
+    // drain. If it never gets ready we keep serving.
+    run.on_reload = [&] {
+        int pid = 0;
+        if (auto e = graceful_http::start_successor(args, {{srv.listener_fd(), "http"}},
+                                                    std::chrono::seconds(10), &pid)) {
+            std::fprintf(stderr, "demo_server: reload failed, still serving: %s\n", e.message().c_str());
+            return false;
+        }
+        // Under systemd (NotifyAccess=main) the successor is the main process
+        // from now on; our own STOPPING=1 is then ignored.
+        graceful_http::sd_notify("MAINPID=" + std::to_string(pid));
+        std::fprintf(stderr, "demo_server: reload: pid %d is ready, draining\n", pid);
+        return true;
+    };
+    graceful_http::GroupReport g = graceful_http::run_until_signal({&srv}, run);
+    if (g.error) {
+        std::fprintf(stderr, "demo_server: %s\n", g.error.message().c_str());
+        return 1;
+    }
+    const graceful_http::ShutdownReport& r = g.reports[0];
     std::fprintf(stderr,
                  "demo_server: shutdown drained=%s elapsed_ms=%lld forced=%zu served_from_backlog=%" PRIu64
                  " served_with_close=%" PRIu64 " idle_closed=%" PRIu64 " silent_closed=%" PRIu64 "\n",
