@@ -985,6 +985,7 @@ private:
                        trailer_lf, final_lf, done };
     Result fail(std::size_t consumed, int status) {
         state_ = State::done;
+        failed_status_ = status; // feeding again repeats the error
         Result r;
         r.status = Status::error;
         r.consumed = consumed;
@@ -998,9 +999,11 @@ private:
     std::size_t meta_ = 0; // extension and trailer bytes seen
     std::size_t max_body_;
     std::size_t max_meta_;
+    int failed_status_ = 0;
 };
 
 inline ChunkedDecoder::Result ChunkedDecoder::feed(std::string_view in, std::string* out) {
+    if (failed_status_ != 0) return fail(0, failed_status_);
     std::size_t i = 0;
     while (i < in.size()) {
         char c = in[i];
