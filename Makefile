@@ -7,6 +7,7 @@
 #   make check   -Werror builds with g++ and clang++, -fno-exceptions, two TUs
 #   make fuzz    a bounded libFuzzer run (FUZZ_SECONDS, default 60)
 #   make stress  the stress suite (STRESS_ARGS=--sanitizer=tsan|asan)
+#   make bench   benchmarks against Go, cpp-httplib and nginx (BENCH_ARGS=--smoke)
 #   make install PREFIX=...   header + CMake package + pkg-config file
 #   make consumer  consumer projects: find_package, add_subdirectory, FetchContent, -I
 #   make clean
@@ -19,7 +20,7 @@ TESTS    := $(sort $(wildcard tests/test_*.cpp))
 EXAMPLES := hello demo_server group
 TEST_ARGS ?=
 
-.PHONY: all examples test run asan tsan noexc check fuzz stress install consumer ops clean
+.PHONY: all examples test run asan tsan noexc check fuzz stress install consumer ops bench clean
 all: examples build/tests/run_tests
 
 # ---- one build flavour: $(1)=dir, $(2)=extra flags ----
@@ -88,6 +89,13 @@ check:
 STRESS_ARGS ?=
 stress:
 	bash stress/run.sh $(STRESS_ARGS)
+
+# bench: graceful_http against Go net/http, cpp-httplib and nginx (installs
+# wrk, golang-go, libcpp-httplib-dev, nginx-light when missing; ~15 min).
+# BENCH_ARGS=--smoke for a ~1 minute run. Results: bench/RESULTS.md.
+BENCH_ARGS ?=
+bench:
+	bash bench/run.sh $(BENCH_ARGS)
 
 PREFIX ?= /usr/local
 # install: header, CMake package and graceful_http.pc under $(PREFIX) (DESTDIR honoured)

@@ -137,6 +137,7 @@
 // ==== Includes ====
 #include <algorithm>          // std::min, std::find_if
 #include <atomic>             // the lock-free lifecycle flags
+#include <charconv>           // std::to_chars for Content-Length
 #include <chrono>             // every duration and deadline
 #include <condition_variable> // the completion latch and shutdown waits
 #include <cstddef>            // std::size_t, offsetof
@@ -1575,6 +1576,8 @@ inline Error Core::check_can_listen(const std::string& where) {
 // adopt_listener makes a bound, listening socket the server's listener.
 inline Error Core::adopt_listener(int fd, const std::string& where, const std::string& host,
                                   int port, const std::string& unix_path, bool unlink_on_close) {
+    int one = 1; // accepted sockets inherit it: one call instead of one per connection
+    if (unix_path.empty()) ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     if (!open_wake_pipes()) {
         int err = errno;
         close_fd(fd);
@@ -1757,7 +1760,9 @@ inline void Core::accept_loop() {
 // queued in the kernel (SHUTDOWN.md #7: closing would reset them), then
 // closes the listener. Nothing is accepted after close().
 inline void Core::drain_backlog_and_close_listener() {
-    for (;;) {
+    // Bounded: under a flood of new connections the queue may never be
+    // empty; what is queued at the start is at most the listen backlog.
+    for (int n = 0; n <= opt_.listen_backlog; ++n) {
         {
             std::lock_guard<std::mutex> lk(mu_);
             if (forced_ || listen_fd_ < 0) break;
@@ -1923,8 +1928,6 @@ inline void* connection_thread(void* arg) {
 }
 
 inline void Core::spawn(int fd, bool from_backlog) {
-    int one = 1;
-    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     auto conn = std::make_unique<Conn>();
     conn->core = this;
     conn->fd = fd;
@@ -2315,10 +2318,14 @@ inline bool status_has_body(int status) {
 // with CR, LF or NUL are dropped (no response splitting).
 inline void Conn::build_head(const Response& res, Body mode) {
     out.clear();
-    char line[64];
     int status = (res.status >= 100 && res.status <= 999) ? res.status : 500;
-    std::snprintf(line, sizeof line, "HTTP/1.1 %d %s\r\n", status, reason_phrase(status));
-    out += line;
+    // The hot path: plain appends, no printf-style formatting.
+    char code[4] = {static_cast<char>('0' + status / 100), static_cast<char>('0' + status / 10 % 10),
+                    static_cast<char>('0' + status % 10), ' '};
+    out += "HTTP/1.1 ";
+    out.append(code, 4);
+    out += reason_phrase(status);
+    out += "\r\n";
     bool user_length = false;
     for (const Header& h : res.headers) {
         if (h.name.find_first_of("\r\n:") != std::string::npos || h.name.empty() ||
@@ -2349,8 +2356,11 @@ inline void Conn::build_head(const Response& res, Body mode) {
     }
     if (status_has_body(status)) {
         if (mode == Body::whole) {
-            std::snprintf(line, sizeof line, "Content-Length: %zu\r\n", res.body.size());
-            out += line;
+            char digits[24];
+            auto conv = std::to_chars(digits, digits + sizeof digits, res.body.size());
+            out += "Content-Length: ";
+            out.append(digits, static_cast<std::size_t>(conv.ptr - digits));
+            out += "\r\n";
         } else if (user_length) {
             stream = Stream::fixed;
         } else if (req_minor >= 1) {

@@ -1,0 +1,4 @@
+-- wrk script for POST /echo with a 64 KiB body (bench/run.sh).
+wrk.method = "POST"
+wrk.body = string.rep("x", 65536)
+wrk.headers["Content-Type"] = "application/octet-stream"
