@@ -1368,6 +1368,8 @@ private:
     void poke(int fd);
     bool open_wake_pipes();
     Error check_can_listen(const std::string& where);
+    Error bind_and_listen(int fd, const sockaddr* addr, socklen_t len, const std::string& where,
+                          const std::string& unix_path);
     Error adopt_listener(int fd, const std::string& where, const std::string& host, int port,
                          const std::string& unix_path, bool unlink_on_close);
     void run_shutdown_hooks();
@@ -1518,16 +1520,8 @@ inline Error Core::listen(const std::string& host, int port) {
     ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one); // TIME_WAIT only
     if (addr.ss_family == AF_INET6) // "::" is dual-stack; other v6 addresses are v6 only
         ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, h == "::" ? &zero : &one, sizeof one);
-    if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), addr_len) != 0) {
-        int err = errno;
-        close_fd(fd);
-        return sys_error(where + ": bind", err);
-    }
-    if (::listen(fd, opt_.listen_backlog) != 0) {
-        int err = errno;
-        close_fd(fd);
-        return sys_error(where + ": listen", err);
-    }
+    if (Error e = bind_and_listen(fd, reinterpret_cast<sockaddr*>(&addr), addr_len, where, ""))
+        return e;
     sockaddr_storage bound{};
     socklen_t bound_len = sizeof bound;
     ::getsockname(fd, reinterpret_cast<sockaddr*>(&bound), &bound_len);
@@ -1548,7 +1542,17 @@ inline Error Core::listen_unix(const std::string& path) {
     int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0) return sys_error(where + ": socket", errno);
     auto len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + path.size() + 1);
-    if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), len) != 0) {
+    if (Error e = bind_and_listen(fd, reinterpret_cast<sockaddr*>(&addr), len, where, path))
+        return e;
+    return adopt_listener(fd, where, "", 0, path, true);
+}
+
+// bind_and_listen binds `fd` and listens, or closes it and says which
+// step failed. A Unix socket file bind created is removed if listen fails
+// (one that already existed makes bind fail and is left alone).
+inline Error Core::bind_and_listen(int fd, const sockaddr* addr, socklen_t len,
+                                   const std::string& where, const std::string& unix_path) {
+    if (::bind(fd, addr, len) != 0) {
         int err = errno;
         close_fd(fd);
         return sys_error(where + ": bind", err);
@@ -1556,10 +1560,10 @@ inline Error Core::listen_unix(const std::string& path) {
     if (::listen(fd, opt_.listen_backlog) != 0) {
         int err = errno;
         close_fd(fd);
-        ::unlink(path.c_str());
+        if (!unix_path.empty()) ::unlink(unix_path.c_str());
         return sys_error(where + ": listen", err);
     }
-    return adopt_listener(fd, where, "", 0, path, true);
+    return Error();
 }
 
 inline Error Core::check_can_listen(const std::string& where) {
