@@ -163,6 +163,9 @@
 #include <netdb.h>       // getaddrinfo for host names
 #include <netinet/in.h>  // sockaddr_in, sockaddr_in6
 #include <netinet/tcp.h> // TCP_NODELAY
+#if defined(__linux__)
+#include <linux/filter.h> // a BPF filter that refuses new handshakes while draining
+#endif
 #include <poll.h>        // timed accept, reads and writes
 #include <pthread.h>     // threads with a small, fixed stack size
 #include <sys/ioctl.h>   // FIONREAD: is unread input waiting before a close?
@@ -458,8 +461,10 @@ public:
     // connections queued there survive for whoever else holds it.
     Error listen_fd(int fd);
     // listener_fd is the listening socket (-1 before listen and once the
-    // drain has closed it), to hand to a successor. Thread-safe.
-    int listener_fd() const;
+    // drain has closed it), to hand to a successor. Thread-safe. Once it
+    // has been asked for, the server treats the socket as shared: its
+    // drain then leaves the socket's queue alone for the other holder.
+    int listener_fd();
     // port is the bound port (after listen), else 0. Thread-safe.
     int port() const;
     // url is "http://HOST:PORT" of the listener ([::1] for IPv6), or
@@ -1324,7 +1329,7 @@ public:
     Error listen(const std::string& host, int port);
     Error listen_unix(const std::string& path);
     Error listen_fd(int fd);
-    int listener_fd() const;
+    int listener_fd();
     void wait_until_serving();
     Error serve();
     ShutdownReport shutdown(Duration timeout);
@@ -1338,6 +1343,7 @@ public:
     std::string host_;
     std::string unix_path_;        // non-empty: listening on a Unix socket
     bool unlink_on_close_ = false; // we created unix_path_
+    bool owns_listener_ = false;   // a TCP listener only this process holds
     std::vector<std::function<void()>> on_shutdown_;
     std::function<void(std::uint64_t, ConnState)> on_conn_state_;
     std::atomic<bool> shutting_down_{false};
@@ -1437,6 +1443,32 @@ constexpr std::chrono::milliseconds kForceGrace{200};
 // the connection alive; past it the connection closes instead.
 constexpr std::size_t kMaxDiscard = 256 * 1024;
 
+// How long the backlog drain waits, once new handshakes are refused, for
+// handshakes already under way to land in the accept queue.
+constexpr std::chrono::milliseconds kHandshakeGrace{10};
+
+// refuse_new_handshakes attaches a classic BPF filter to a TCP listener
+// that drops pure SYNs (SYN without ACK). No new connection can then
+// complete its handshake, while those already under way still do. A
+// client whose SYN is dropped retransmits and then finds the port closed:
+// refused, which is safe to retry. Linux only; elsewhere a no-op.
+inline bool refuse_new_handshakes(int fd) {
+#if defined(__linux__)
+    sock_filter code[] = {
+        BPF_STMT(BPF_LD | BPF_B | BPF_ABS, 13),       // the filter sees the TCP header:
+        BPF_STMT(BPF_ALU | BPF_AND | BPF_K, 0x12),    // byte 13 is the flags; keep SYN|ACK
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0x02, 0, 1), // SYN alone?
+        BPF_STMT(BPF_RET | BPF_K, 0),                 // drop it
+        BPF_STMT(BPF_RET | BPF_K, 0xffffffffU),       // keep everything else
+    };
+    sock_fprog prog{static_cast<unsigned short>(sizeof code / sizeof code[0]), code};
+    return ::setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof prog) == 0;
+#else
+    (void)fd;
+    return false;
+#endif
+}
+
 inline Error validate_options(const Options& o) {
     auto bad = [](const char* field, const char* why) {
         return Error(std::make_error_code(std::errc::invalid_argument),
@@ -1528,7 +1560,10 @@ inline Error Core::listen(const std::string& host, int port) {
     int p = bound.ss_family == AF_INET
                 ? ntohs(reinterpret_cast<sockaddr_in*>(&bound)->sin_port)
                 : ntohs(reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port);
-    return adopt_listener(fd, where, h, p, "", false);
+    Error e = adopt_listener(fd, where, h, p, "", false);
+    std::lock_guard<std::mutex> lk(mu_);
+    owns_listener_ = !e;
+    return e;
 }
 
 inline Error Core::listen_unix(const std::string& path) {
@@ -1630,8 +1665,9 @@ inline Error Core::listen_fd(int fd) {
     return adopt_listener(fd, where, "", 0, u->sun_path, false);
 }
 
-inline int Core::listener_fd() const {
+inline int Core::listener_fd() {
     std::lock_guard<std::mutex> lk(mu_);
+    owns_listener_ = false; // it may now be shared (a handoff): never filter it
     return listen_fd_;
 }
 
@@ -1764,6 +1800,11 @@ inline void Core::accept_loop() {
 // queued in the kernel (SHUTDOWN.md #7: closing would reset them), then
 // closes the listener. Nothing is accepted after close().
 inline void Core::drain_backlog_and_close_listener() {
+    // On a TCP listener only we hold, stop new handshakes first, so that
+    // no connection can complete between the last accept and the close
+    // (the kernel would reset it, request and all). Handshakes already
+    // under way complete; a quiet kHandshakeGrace ends the wait for them.
+    bool filtered = owns_listener_ && listen_fd_ >= 0 && refuse_new_handshakes(listen_fd_);
     // Bounded: under a flood of new connections the queue may never be
     // empty; what is queued at the start is at most the listen backlog.
     for (int n = 0; n <= opt_.listen_backlog; ++n) {
@@ -1774,6 +1815,9 @@ inline void Core::drain_backlog_and_close_listener() {
         int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
         if (fd < 0) {
             if (errno == EINTR || errno == ECONNABORTED) continue;
+            if (filtered && wait_fd(listen_fd_, POLLIN, Clock::now() + kHandshakeGrace) ==
+                                Wait::ready)
+                continue;
             break; // EAGAIN: the queue is empty
         }
         spawn(fd, true);
@@ -2626,7 +2670,7 @@ inline Error Server::listen_unix(const std::string& path) { return core_->listen
 
 inline Error Server::listen_fd(int fd) { return core_->listen_fd(fd); }
 
-inline int Server::listener_fd() const { return core_->listener_fd(); }
+inline int Server::listener_fd() { return core_->listener_fd(); }
 
 inline void Server::on_shutdown(std::function<void()> f) {
     core_->on_shutdown_.push_back(std::move(f));
