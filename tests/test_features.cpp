@@ -382,3 +382,39 @@ TEST_CASE("interop: python http.client talks to demo_server", "[features][intero
     d.signal(SIGTERM);
     CHECK(d.wait_exit() == 0);
 }
+
+TEST_CASE("drain: the handshake filter drops new SYNs but not established connections",
+          "[features]") {
+#if defined(__linux__)
+    // A listener of our own, so the test sees the filter's effect alone.
+    int l = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::bind(l, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+    REQUIRE(::listen(l, 16) == 0);
+    socklen_t len = sizeof a;
+    ::getsockname(l, reinterpret_cast<sockaddr*>(&a), &len);
+    int port = ntohs(a.sin_port);
+
+    Client before; // completes its handshake before the filter
+    REQUIRE(before.connect(port));
+    REQUIRE(graceful_http::detail::refuse_new_handshakes(l));
+
+    int c = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    int rc = ::connect(c, reinterpret_cast<sockaddr*>(&a), sizeof a);
+    REQUIRE(rc != 0);
+    REQUIRE(errno == EINPROGRESS);
+    pollfd p{c, POLLOUT, 0};
+    CHECK(::poll(&p, 1, 300) == 0); // the SYN was dropped: no handshake
+    ::close(c);
+
+    // The connection that was already established is still in the queue.
+    int acc = ::accept4(l, nullptr, nullptr, SOCK_CLOEXEC);
+    CHECK(acc >= 0);
+    if (acc >= 0) ::close(acc);
+    ::close(l);
+#else
+    WARN("not Linux: the filter is a no-op");
+#endif
+}
