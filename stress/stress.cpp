@@ -327,7 +327,7 @@ int case_load(const Params& p) {
     Verdict v("load");
     const long cycles = p.get("cycles", 100, 20);
     const long cycles_with = p.get("cycles_with", cycles, cycles);
-    const long cycles_without = p.get("cycles_without", 2 * cycles, cycles);
+    const long cycles_without = p.get("cycles_without", cycles, cycles);
     const long delay = p.get("drain_delay_ms", 300, 800);
     const long lag_max = p.get("lag_max_ms", 150, 300);
     const long jitter = p.get("jitter_ms", 40, 40);
