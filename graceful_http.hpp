@@ -162,7 +162,7 @@
 #include <fcntl.h>       // fcntl O_NONBLOCK, pipe2 flags
 #include <netdb.h>       // getaddrinfo for host names
 #include <netinet/in.h>  // sockaddr_in, sockaddr_in6
-#include <netinet/tcp.h> // TCP_NODELAY
+#include <netinet/tcp.h> // TCP_NODELAY, TCP_INFO
 #if defined(__linux__)
 #include <linux/filter.h> // a BPF filter that refuses new handshakes while draining
 #endif
@@ -252,6 +252,14 @@ struct Options {
     // thread_stack_size is the stack of each connection thread; handlers
     // run on it. Default 256 KiB. Must be >= 64 KiB.
     std::size_t thread_stack_size = 256 * 1024;
+
+    // spare_threads is how many connection threads may wait, after their
+    // connection ends, to serve the next accepted one (creating and ending
+    // a thread costs more than a short connection's whole request). A
+    // spare thread ends after 5 s without a connection, and at once when
+    // the server stops. Default 32; 0 means each thread ends with its
+    // connection.
+    std::size_t spare_threads = 32;
 };
 
 // Error is the result of a setup call: empty (false) on success, else a
@@ -1206,7 +1214,7 @@ inline bool send_all(int fd, iovec* iov, int count, TimePoint deadline) {
         msghdr msg{};
         msg.msg_iov = iov;
         msg.msg_iovlen = static_cast<decltype(msg.msg_iovlen)>(count);
-        ssize_t n = ::sendmsg(fd, &msg, MSG_NOSIGNAL);
+        ssize_t n = ::sendmsg(fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
         if (n < 0) {
             if (errno == EINTR) continue;
             if (errno == EAGAIN || errno == EWOULDBLOCK) {
@@ -1227,6 +1235,36 @@ inline bool send_all(int fd, iovec* iov, int count, TimePoint deadline) {
         }
     }
     return true;
+}
+
+// peer_done says whether a TCP peer has closed its side (or the
+// connection is gone): after shutdown(SHUT_RD) a recv() of 0 no longer
+// tells an empty queue from the peer's EOF, the connection state does.
+inline bool peer_done(int fd) {
+    tcp_info info{};
+    socklen_t len = sizeof info;
+    if (::getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &len) != 0) return true;
+    return info.tcpi_state != TCP_ESTABLISHED;
+}
+
+// nap waits 1 ms (less if `deadline` is nearer): the only wait left for
+// a socket whose read side is shut, which poll() reports always readable.
+inline Wait nap(TimePoint deadline) {
+    TimePoint now = Clock::now();
+    if (now >= deadline) return Wait::timeout;
+    auto d = std::min<Duration>(std::chrono::milliseconds(1),
+                                std::chrono::duration_cast<Duration>(deadline - now));
+    timespec ts{0, static_cast<long>(std::chrono::nanoseconds(d).count())};
+    while (::nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
+    return Wait::ready;
+}
+
+// A hook for tests only: called, when set, as an idle read returns, to
+// widen the window between recv() returning and the thread claiming it.
+inline std::atomic<void (*)()>& idle_read_hook() {
+    static std::atomic<void (*)()> hook{nullptr};
+    return hook;
 }
 
 // errno_text: strerror is not thread-safe; the error category is.
@@ -1269,6 +1307,12 @@ struct Conn {
     std::size_t slot = 0;   // guarded by Core::mu_: index in Core::conns_
     bool detached = false;  // guarded by Core::mu_
     std::atomic<bool> cancelled{false};
+    // idle_wait: 1 while the thread waits for the next request in recv()
+    // (idle_read); the stopper swaps 1 for 2 and shuts the read side to
+    // wake it. Whoever swaps first decides (see begin_stopping_locked).
+    std::atomic<int> idle_wait{0};
+    bool rd_shut = false;      // our read side was shut to wake us: nap, not poll
+    bool rcvtimeo_set = false; // SO_RCVTIMEO = idle_timeout is on the socket
     std::uint64_t id = 0;
     ConnState state = ConnState::fresh;
     std::size_t requests = 0;
@@ -1301,6 +1345,8 @@ struct Conn {
     void run();
     Next serve_one();
     bool wait_for_request();
+    Read idle_read();
+    Wait wait_readable(TimePoint deadline);
     bool read_head(RequestHead& head, ParseResult& pr);
     Read read_more(TimePoint deadline, std::size_t want = 0);
     bool read_body(std::string* out_body, std::size_t limit);
@@ -1344,6 +1390,7 @@ public:
     std::string unix_path_;        // non-empty: listening on a Unix socket
     bool unlink_on_close_ = false; // we created unix_path_
     bool owns_listener_ = false;   // a TCP listener only this process holds
+    bool tcp_ = false;             // the listener is TCP (set before serving)
     std::vector<std::function<void()>> on_shutdown_;
     std::function<void(std::uint64_t, ConnState)> on_conn_state_;
     std::atomic<bool> shutting_down_{false};
@@ -1360,7 +1407,15 @@ public:
     void count_silent_closed();
     TimePoint stop_began() const;
     int stop_wake_fd() const { return stop_wake_[0]; }
-    void conn_exited(Conn* c);
+    // Spare is a connection thread waiting for its next connection.
+    struct Spare {
+        std::condition_variable cv;
+        pthread_t tid{};
+        Conn* conn = nullptr; // guarded by mu_: handed over by spawn()
+        bool quit = false;    // guarded by mu_: the server stops, or kSpareLinger passed
+    };
+    bool conn_exited(Conn* c, Spare& spare);
+    Conn* next_conn(Spare& spare);
 
 private:
     void begin_shutdown_locked(Duration timeout, bool force);
@@ -1397,6 +1452,7 @@ private:
     TimePoint stop_began_;             // guarded by mu_
     std::vector<Conn*> conns_;         // guarded by mu_
     std::vector<pthread_t> finished_;  // guarded by mu_: exited, to join
+    std::vector<Spare*> spares_;       // guarded by mu_: waiting threads, newest last
     // Per-request counters are atomics: the request path takes no lock
     // shared by all connections unless a drain counter changes.
     std::atomic<std::size_t> active_requests_{0};
@@ -1446,6 +1502,10 @@ constexpr std::size_t kMaxDiscard = 256 * 1024;
 // How long the backlog drain waits, once new handshakes are refused, for
 // handshakes already under way to land in the accept queue.
 constexpr std::chrono::milliseconds kHandshakeGrace{10};
+
+// A spare connection thread (Options::spare_threads) ends after this long
+// without a connection.
+constexpr std::chrono::seconds kSpareLinger{5};
 
 // refuse_new_handshakes attaches a classic BPF filter to a TCP listener
 // that drops pure SYNs (SYN without ACK). No new connection can then
@@ -1617,6 +1677,10 @@ inline Error Core::adopt_listener(int fd, const std::string& where, const std::s
                                   int port, const std::string& unix_path, bool unlink_on_close) {
     int one = 1; // accepted sockets inherit it: one call instead of one per connection
     if (unix_path.empty()) ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    sockaddr_storage local{};
+    socklen_t local_len = sizeof local;
+    tcp_ = ::getsockname(fd, reinterpret_cast<sockaddr*>(&local), &local_len) == 0 &&
+           (local.ss_family == AF_INET || local.ss_family == AF_INET6);
     if (!open_wake_pipes()) {
         int err = errno;
         close_fd(fd);
@@ -1696,6 +1760,20 @@ inline void Core::begin_stopping_locked() {
     if (phase_.load() >= Phase::stopping) return;
     stop_began_ = Clock::now();
     phase_ = Phase::stopping;
+    for (Spare* s : spares_) { // they end now; finish_drain joins them
+        s->quit = true;
+        finished_.push_back(s->tid);
+        s->cv.notify_one();
+    }
+    spares_.clear();
+    // Idle keep-alive connections waiting in recv(): shutting the read side
+    // wakes them; bytes already received are still read first. After the
+    // phase store above (both seq_cst): a thread that publishes
+    // idle_wait = 1 later sees `stopping` itself and never blocks.
+    for (Conn* c : conns_) {
+        int waiting = 1;
+        if (c->idle_wait.compare_exchange_strong(waiting, 2)) ::shutdown(c->fd, SHUT_RD);
+    }
     poke(stop_wake_[1]);
     poke(accept_wake_[1]);
     cv_.notify_all();
@@ -1784,7 +1862,7 @@ inline void Core::accept_loop() {
             continue;
         }
         if (w != Wait::ready) continue;
-        int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+        int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
         if (fd >= 0) {
             spawn(fd, false);
         } else if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
@@ -1812,7 +1890,7 @@ inline void Core::drain_backlog_and_close_listener() {
             std::lock_guard<std::mutex> lk(mu_);
             if (forced_ || listen_fd_ < 0) break;
         }
-        int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+        int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
         if (fd < 0) {
             if (errno == EINTR || errno == ECONNABORTED) continue;
             if (filtered && wait_fd(listen_fd_, POLLIN, Clock::now() + kHandshakeGrace) ==
@@ -1965,12 +2043,20 @@ struct ThreadStart {
     Conn* conn;
 };
 
+// connection_thread serves its connection, then, as a spare, the next
+// ones spawn() hands it, until there are none.
 inline void* connection_thread(void* arg) {
     std::unique_ptr<ThreadStart> start(static_cast<ThreadStart*>(arg));
     std::shared_ptr<Core> core = std::move(start->core);
+    Conn* conn = start->conn;
+    start.reset();
     current_core() = core.get();
-    start->conn->run();
-    core->conn_exited(start->conn);
+    Core::Spare spare;
+    spare.tid = ::pthread_self();
+    while (conn != nullptr) {
+        conn->run();
+        conn = core->conn_exited(conn, spare) ? core->next_conn(spare) : nullptr;
+    }
     current_core() = nullptr;
     return nullptr; // `core` may be the last owner: the Core ends here
 }
@@ -1991,11 +2077,20 @@ inline void Core::spawn(int fd, bool from_backlog) {
         conn->slot = conns_.size();
         conn->id = connections_total_ + 1;
         conns_.push_back(conn.get());
-        // Created under mu_ so tid is set before anyone can read it.
-        rc = ::pthread_create(&conn->tid, &attr, connection_thread, start.get());
+        if (!spares_.empty()) { // a waiting thread takes it: no thread to create
+            Spare* s = spares_.back();
+            spares_.pop_back();
+            conn->tid = s->tid;
+            s->conn = conn.get();
+            s->cv.notify_one(); // under mu_: `s` lives only while its thread waits
+            rc = 0;
+        } else {
+            // Created under mu_ so tid is set before anyone can read it.
+            rc = ::pthread_create(&conn->tid, &attr, connection_thread, start.get());
+            if (rc == 0) static_cast<void>(start.release()); // now owned by the thread
+        }
         if (rc == 0) {
             ++connections_total_;
-            static_cast<void>(start.release()); // now owned by the thread
             static_cast<void>(conn.release());
         } else {
             conns_.pop_back();
@@ -2006,19 +2101,48 @@ inline void Core::spawn(int fd, bool from_backlog) {
     if (rc != 0) ::close(fd); // no thread (or forced): the client sees EOF
 }
 
-inline void Core::conn_exited(Conn* c) {
+// conn_exited unregisters a finished connection and decides, in the same
+// critical section, whether its thread stays as a spare (true: it is in
+// spares_, so a stop that begins now will join it) or ends (false: it is
+// in finished_, or detached).
+inline bool Core::conn_exited(Conn* c, Spare& spare) {
     int fd = c->fd;
+    bool stay = false;
     {
         std::lock_guard<std::mutex> lk(mu_);
         Conn* last = conns_.back();
         last->slot = c->slot;
         conns_[c->slot] = last;
         conns_.pop_back();
-        if (!c->detached) finished_.push_back(c->tid);
+        stay = !c->detached && phase_.load() < Phase::stopping && !forced_ &&
+               spares_.size() < opt_.spare_threads;
+        if (stay) {
+            spare.conn = nullptr;
+            spare.quit = false;
+            spares_.push_back(&spare);
+        } else if (!c->detached) {
+            finished_.push_back(c->tid);
+        }
         cv_.notify_all();
     }
     ::close(fd); // after unregistering: force never touches a reused fd
     delete c;
+    return stay;
+}
+
+// next_conn waits, as a spare, for spawn() to hand over a connection.
+// Null: the server stops or kSpareLinger passed; the thread ends.
+inline Conn* Core::next_conn(Spare& spare) {
+    std::unique_lock<std::mutex> lk(mu_);
+    TimePoint until = Clock::now() + kSpareLinger;
+    while (spare.conn == nullptr && !spare.quit) {
+        if (spare.cv.wait_until(lk, until) != std::cv_status::timeout) continue;
+        if (spare.conn != nullptr || spare.quit) break;
+        spares_.erase(std::find(spares_.begin(), spares_.end(), &spare));
+        finished_.push_back(spare.tid);
+        return nullptr;
+    }
+    return spare.conn; // null when quit: begin_stopping_locked queued the join
 }
 
 // ---- Core: routing ----
@@ -2098,6 +2222,26 @@ inline bool Conn::wait_for_request() {
         return true;
     }
     const Options& o = core->opt_;
+    if (requests == 0 && !core->stopping()) {
+        // Most clients send their request right after connecting: when it
+        // is already here, one recv() replaces poll() + recv().
+        Read r = read_more(no_deadline());
+        if (r == Read::data) {
+            head_started_at = Clock::now();
+            return true;
+        }
+        if (r != Read::again) return false;
+    }
+    if (requests > 0 && core->tcp_ && !core->stopping()) {
+        Read r = idle_read();
+        if (r == Read::data) {
+            head_started_at = Clock::now();
+            return true;
+        }
+        if (r == Read::eof && rd_shut) core->count_idle_closed(); // woken by the stop
+        if (r != Read::again) return false; // EOF, idle_timeout, error
+        // again: the stop began as we parked, or a signal: the loop below
+    }
     TimePoint deadline = deadline_after(requests == 0 ? o.read_header_timeout : o.idle_timeout);
     bool silent_window = false;
     for (;;) {
@@ -2132,6 +2276,43 @@ inline bool Conn::wait_for_request() {
     }
 }
 
+// idle_read waits for the next request on a keep-alive TCP connection in
+// recv() itself, on the blocking socket, bounded by SO_RCVTIMEO =
+// idle_timeout: one system call per request instead of poll() + recv().
+// The stopper wakes it by shutting the read side (begin_stopping_locked).
+// again: the stop began before we blocked, or a signal interrupted us.
+inline Conn::Read Conn::idle_read() {
+    if (!rcvtimeo_set) {
+        auto us = std::chrono::duration_cast<std::chrono::microseconds>(core->opt_.idle_timeout);
+        timeval tv{static_cast<time_t>(us.count() / 1000000),
+                   static_cast<suseconds_t>(us.count() % 1000000)};
+        if (::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) != 0) return Read::again;
+        rcvtimeo_set = true;
+    }
+    if (in.capacity() < 1024) in.reserve(1024);
+    in.resize(in.capacity());
+    idle_wait.store(1); // seq_cst: pairs with the phase store in begin_stopping_locked
+    ssize_t n = -1;
+    int err = EINTR;
+    if (core->phase_.load() < Phase::stopping) { // seq_cst, not stopping()'s acquire
+        n = ::recv(fd, &in[0], in.size(), 0);
+        err = errno;
+    }
+    if (auto hook = idle_read_hook().load()) hook();
+    if (idle_wait.exchange(0) == 2) rd_shut = true;
+    in.resize(n > 0 ? static_cast<std::size_t>(n) : 0);
+    if (n > 0) return Read::data;
+    if (n == 0) return Read::eof;
+    if (err == EAGAIN || err == EWOULDBLOCK) return Read::timeout;
+    return err == EINTR ? Read::again : Read::error;
+}
+
+// wait_readable waits for input until `deadline`; once our read side is
+// shut, poll() would report it readable forever, so nap instead.
+inline Wait Conn::wait_readable(TimePoint deadline) {
+    return rd_shut ? nap(deadline) : wait_fd(fd, POLLIN, deadline);
+}
+
 // read_more appends what the socket has (waiting until `deadline`).
 // It reads straight into `in` (no stack buffer: an idle connection's
 // thread keeps every stack page it ever touched resident).
@@ -2141,14 +2322,19 @@ inline Conn::Read Conn::read_more(TimePoint deadline, std::size_t want) {
         std::size_t room = std::max(in.capacity() - old, want);
         if (room < 256) room = old < 16 * 1024 ? 1024 : 16 * 1024;
         in.resize(old + room);
-        ssize_t n = ::recv(fd, &in[old], room, 0);
+        ssize_t n = ::recv(fd, &in[old], room, MSG_DONTWAIT);
         in.resize(old + static_cast<std::size_t>(n > 0 ? n : 0));
         if (n > 0) return Read::data;
-        if (n == 0) return Read::eof;
-        if (errno == EINTR) continue;
-        if (errno != EAGAIN && errno != EWOULDBLOCK) return Read::error;
+        if (n == 0) {
+            // With our read side shut, 0 may just mean "nothing yet".
+            if (!rd_shut || peer_done(fd)) return Read::eof;
+        } else if (errno == EINTR) {
+            continue;
+        } else if (errno != EAGAIN && errno != EWOULDBLOCK) {
+            return Read::error;
+        }
         if (deadline == no_deadline() && state != ConnState::active) return Read::again;
-        Wait w = wait_fd(fd, POLLIN, deadline);
+        Wait w = wait_readable(deadline);
         if (w == Wait::timeout) return Read::timeout;
         if (w != Wait::ready) return Read::error;
     }
@@ -2462,6 +2648,8 @@ inline Response::TakenOver Conn::take_over(Response& res) {
     iovec iov{&out[0], out.size()};
     if (!send_all(fd, &iov, 1, deadline_after(core->opt_.write_timeout))) broken = true;
     if (broken) return t;
+    int flags = ::fcntl(fd, F_GETFL); // documented as non-blocking
+    if (flags >= 0) ::fcntl(fd, F_SETFL, flags | O_NONBLOCK);
     t.fd = fd;
     t.buffered.swap(in);
     return t;
@@ -2507,9 +2695,10 @@ inline void Conn::lingering_close() {
     ::shutdown(fd, SHUT_WR);
     TimePoint deadline = Clock::now() + core->opt_.linger_timeout;
     char buf[512];
-    while (wait_fd(fd, POLLIN, deadline) == Wait::ready) {
-        ssize_t n = ::recv(fd, buf, sizeof buf, 0);
-        if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN)) break;
+    while (wait_readable(deadline) == Wait::ready) {
+        ssize_t n = ::recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+        if (n == 0 && (!rd_shut || peer_done(fd))) break;
+        if (n < 0 && errno != EINTR && errno != EAGAIN) break;
     }
 }
 
