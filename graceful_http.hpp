@@ -67,7 +67,10 @@
 //   - No TLS: put a reverse proxy (nginx, haproxy) in front.
 //   - No HTTP/2: the proxy can speak it to clients.
 //   - One thread per connection: fine for thousands of connections, not
-//     for hundreds of thousands; set Options::max_connections.
+//     for hundreds of thousands; set Options::max_connections. When a
+//     connection ends its thread may wait as a spare for the next one
+//     (Options::spare_threads), so thread-local state in a handler can
+//     outlive one connection.
 //   - HTTP/1.1 cannot make closing an idle keep-alive connection atomic: a
 //     client that sends on it at the very instant it closes sees EOF with
 //     no response. Clients should retry idempotent requests and use
@@ -1407,14 +1410,16 @@ public:
     void count_silent_closed();
     TimePoint stop_began() const;
     int stop_wake_fd() const { return stop_wake_[0]; }
-    // Spare is a connection thread waiting for its next connection.
+    // Spare is where a connection thread waits for its next connection.
+    // Owned by the Core and recycled, never freed while it lives: spawn()
+    // may notify one after unlocking mu_, when its thread may have moved on.
     struct Spare {
         std::condition_variable cv;
-        pthread_t tid{};
+        pthread_t tid{};      // guarded by mu_
         Conn* conn = nullptr; // guarded by mu_: handed over by spawn()
         bool quit = false;    // guarded by mu_: the server stops, or kSpareLinger passed
     };
-    bool conn_exited(Conn* c, Spare& spare);
+    Spare* conn_exited(Conn* c, Spare* spare);
     Conn* next_conn(Spare& spare);
 
 private:
@@ -1422,6 +1427,7 @@ private:
     void begin_stopping_locked();
     void force_locked();
     void spawn(int fd, bool from_backlog);
+    int start_thread_locked(Conn* c);
     void accept_loop();
     void drain_backlog_and_close_listener();
     void finish_drain();
@@ -1453,6 +1459,8 @@ private:
     std::vector<Conn*> conns_;         // guarded by mu_
     std::vector<pthread_t> finished_;  // guarded by mu_: exited, to join
     std::vector<Spare*> spares_;       // guarded by mu_: waiting threads, newest last
+    std::vector<std::unique_ptr<Spare>> spare_pool_; // guarded by mu_: every Spare made
+    std::vector<Spare*> spare_free_;   // guarded by mu_: Spares no thread holds
     // Per-request counters are atomics: the request path takes no lock
     // shared by all connections unless a drain counter changes.
     std::atomic<std::size_t> active_requests_{0};
@@ -1834,6 +1842,7 @@ inline Error Core::serve() {
 
 // accept_loop accepts until the server starts stopping.
 inline void Core::accept_loop() {
+    bool ready = false; // the last accept4() succeeded: try again before poll()
     for (;;) {
         reap_finished();
         TimePoint wake_at = no_deadline();
@@ -1854,15 +1863,18 @@ inline void Core::accept_loop() {
                 continue;
             }
         }
-        Wait w = wait_fd(listen_fd_, POLLIN, wake_at, accept_wake_[0]);
-        if (w == Wait::woken) {
-            char buf[64];
-            while (::read(accept_wake_[0], buf, sizeof buf) > 0) {
+        if (!ready) {
+            Wait w = wait_fd(listen_fd_, POLLIN, wake_at, accept_wake_[0]);
+            if (w == Wait::woken) {
+                char buf[64];
+                while (::read(accept_wake_[0], buf, sizeof buf) > 0) {
+                }
+                continue;
             }
-            continue;
+            if (w != Wait::ready) continue;
         }
-        if (w != Wait::ready) continue;
         int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+        ready = fd >= 0; // under load the next one is often queued already
         if (fd >= 0) {
             spawn(fd, false);
         } else if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
@@ -2051,14 +2063,27 @@ inline void* connection_thread(void* arg) {
     Conn* conn = start->conn;
     start.reset();
     current_core() = core.get();
-    Core::Spare spare;
-    spare.tid = ::pthread_self();
+    Core::Spare* spare = nullptr;
     while (conn != nullptr) {
         conn->run();
-        conn = core->conn_exited(conn, spare) ? core->next_conn(spare) : nullptr;
+        spare = core->conn_exited(conn, spare);
+        conn = spare != nullptr ? core->next_conn(*spare) : nullptr;
     }
     current_core() = nullptr;
     return nullptr; // `core` may be the last owner: the Core ends here
+}
+
+// start_thread_locked creates the thread for `c`; under mu_, so that
+// c->tid is set before anyone can read it.
+inline int Core::start_thread_locked(Conn* c) {
+    auto start = std::make_unique<ThreadStart>(ThreadStart{shared_from_this(), c});
+    pthread_attr_t attr;
+    ::pthread_attr_init(&attr);
+    ::pthread_attr_setstacksize(&attr, opt_.thread_stack_size);
+    int rc = ::pthread_create(&c->tid, &attr, connection_thread, start.get());
+    ::pthread_attr_destroy(&attr);
+    if (rc == 0) static_cast<void>(start.release()); // now owned by the thread
+    return rc;
 }
 
 inline void Core::spawn(int fd, bool from_backlog) {
@@ -2067,27 +2092,21 @@ inline void Core::spawn(int fd, bool from_backlog) {
     conn->fd = fd;
     conn->from_backlog = from_backlog;
     conn->accepted_at = Clock::now();
-    auto start = std::make_unique<ThreadStart>(ThreadStart{shared_from_this(), conn.get()});
-    pthread_attr_t attr;
-    ::pthread_attr_init(&attr);
-    ::pthread_attr_setstacksize(&attr, opt_.thread_stack_size);
     std::unique_lock<std::mutex> lk(mu_);
     int rc = EAGAIN;
+    Spare* woken = nullptr;
     if (!forced_) {
         conn->slot = conns_.size();
         conn->id = connections_total_ + 1;
         conns_.push_back(conn.get());
         if (!spares_.empty()) { // a waiting thread takes it: no thread to create
-            Spare* s = spares_.back();
+            woken = spares_.back();
             spares_.pop_back();
-            conn->tid = s->tid;
-            s->conn = conn.get();
-            s->cv.notify_one(); // under mu_: `s` lives only while its thread waits
+            conn->tid = woken->tid;
+            woken->conn = conn.get();
             rc = 0;
         } else {
-            // Created under mu_ so tid is set before anyone can read it.
-            rc = ::pthread_create(&conn->tid, &attr, connection_thread, start.get());
-            if (rc == 0) static_cast<void>(start.release()); // now owned by the thread
+            rc = start_thread_locked(conn.get());
         }
         if (rc == 0) {
             ++connections_total_;
@@ -2097,37 +2116,48 @@ inline void Core::spawn(int fd, bool from_backlog) {
         }
     }
     lk.unlock();
-    ::pthread_attr_destroy(&attr);
+    // After unlocking, so the spare does not wake into a held mutex; a
+    // Spare outlives its thread's use of it (see Spare).
+    if (woken != nullptr) woken->cv.notify_one();
     if (rc != 0) ::close(fd); // no thread (or forced): the client sees EOF
 }
 
 // conn_exited unregisters a finished connection and decides, in the same
-// critical section, whether its thread stays as a spare (true: it is in
-// spares_, so a stop that begins now will join it) or ends (false: it is
-// in finished_, or detached).
-inline bool Core::conn_exited(Conn* c, Spare& spare) {
+// critical section, whether its thread stays as a spare (it returns the
+// Spare to wait on, already in spares_, so a stop that begins now will
+// join it) or ends (null: it is in finished_, or detached).
+inline Core::Spare* Core::conn_exited(Conn* c, Spare* spare) {
     int fd = c->fd;
-    bool stay = false;
     {
         std::lock_guard<std::mutex> lk(mu_);
         Conn* last = conns_.back();
         last->slot = c->slot;
         conns_[c->slot] = last;
         conns_.pop_back();
-        stay = !c->detached && phase_.load() < Phase::stopping && !forced_ &&
-               spares_.size() < opt_.spare_threads;
+        bool stay = !c->detached && phase_.load() < Phase::stopping && !forced_ &&
+                    spares_.size() < opt_.spare_threads;
         if (stay) {
-            spare.conn = nullptr;
-            spare.quit = false;
-            spares_.push_back(&spare);
-        } else if (!c->detached) {
-            finished_.push_back(c->tid);
+            if (spare == nullptr && !spare_free_.empty()) {
+                spare = spare_free_.back();
+                spare_free_.pop_back();
+            } else if (spare == nullptr) {
+                spare_pool_.push_back(std::make_unique<Spare>());
+                spare = spare_pool_.back().get();
+            }
+            spare->tid = c->tid;
+            spare->conn = nullptr;
+            spare->quit = false;
+            spares_.push_back(spare);
+        } else {
+            if (!c->detached) finished_.push_back(c->tid);
+            if (spare != nullptr) spare_free_.push_back(spare);
+            spare = nullptr;
         }
         cv_.notify_all();
     }
     ::close(fd); // after unregistering: force never touches a reused fd
     delete c;
-    return stay;
+    return spare;
 }
 
 // next_conn waits, as a spare, for spawn() to hand over a connection.
@@ -2140,9 +2170,13 @@ inline Conn* Core::next_conn(Spare& spare) {
         if (spare.conn != nullptr || spare.quit) break;
         spares_.erase(std::find(spares_.begin(), spares_.end(), &spare));
         finished_.push_back(spare.tid);
+        spare.quit = true;
+    }
+    if (spare.quit) { // begin_stopping_locked (or the timeout above) queued the join
+        spare_free_.push_back(&spare);
         return nullptr;
     }
-    return spare.conn; // null when quit: begin_stopping_locked queued the join
+    return spare.conn;
 }
 
 // ---- Core: routing ----

@@ -1045,7 +1045,9 @@ int case_scale(const Params& p) {
     const int ctl = sp[0];
     v.check(child > 0, "forked the client process");
 
-    gh::Server srv;
+    gh::Options opt;
+    opt.spare_threads = 0; // exact thread counts: no thread outlives its connection
+    gh::Server srv(opt);
     srv.get("/", [](const gh::Request&, gh::Response& res) { res.text("scale\n"); });
     listen_local(srv, v);
     const int port = srv.port();
