@@ -6,6 +6,9 @@
 
 #include <atomic>
 #include <sys/un.h>
+#if defined(__linux__)
+#include <linux/filter.h>
+#endif
 
 using namespace std::chrono_literals;
 using graceful_http::Options;
@@ -381,6 +384,49 @@ TEST_CASE("interop: python http.client talks to demo_server", "[features][intero
     CHECK(out == "200 True True 200 0 13 200 one,two\n");
     d.signal(SIGTERM);
     CHECK(d.wait_exit() == 0);
+}
+
+TEST_CASE("drain: it sees a handshake under way on its port and waits for it",
+          "[features]") {
+#if defined(__linux__)
+    namespace gh = graceful_http;
+    gh::Server srv;
+    srv.get("/", [](const gh::Request&, Response& res) { res.text("hi\n"); });
+    REQUIRE_FALSE(static_cast<bool>(srv.listen("127.0.0.1", 0)));
+    const int port = srv.port();
+    CHECK(gh::detail::handshakes_in_flight(port) == 0);
+
+    // A client that drops the server's SYN-ACK: the server side stays in
+    // SYN_RECV, a handshake under way, as over a slow network.
+    int c = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    sock_filter code[] = {
+        BPF_STMT(BPF_LD | BPF_B | BPF_ABS, 13),          // TCP flags
+        BPF_STMT(BPF_ALU | BPF_AND | BPF_K, 0x02),       // SYN?
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0x02, 0, 1),
+        BPF_STMT(BPF_RET | BPF_K, 0),                    // drop the SYN-ACK
+        BPF_STMT(BPF_RET | BPF_K, 0xffffffffU),
+    };
+    sock_fprog prog{static_cast<unsigned short>(sizeof code / sizeof code[0]), code};
+    REQUIRE(::setsockopt(c, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof prog) == 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(static_cast<uint16_t>(port));
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::connect(c, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0);
+    CHECK(support::eventually([&] { return gh::detail::handshakes_in_flight(port) == 1; }));
+
+    // The drain waits for it (up to kHandshakeGrace), since it could
+    // still land in the accept queue; without it the drain is immediate.
+    {
+        support::Running run(srv);
+        gh::ShutdownReport rep = srv.shutdown(support::slack());
+        CHECK(rep.drained);
+        CHECK(rep.elapsed >= gh::detail::kHandshakeGrace);
+    }
+    ::close(c);
+#else
+    WARN("not Linux: no sock_diag");
+#endif
 }
 
 TEST_CASE("drain: the handshake filter drops new SYNs but not established connections",
