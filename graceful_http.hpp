@@ -1585,16 +1585,25 @@ inline int handshakes_in_flight(int port) {
                 count = -1;
                 break;
             }
-            int left = static_cast<int>(n);
-            for (auto* h = reinterpret_cast<nlmsghdr*>(buf); NLMSG_OK(h, left);
-                 h = NLMSG_NEXT(h, left)) {
-                if (h->nlmsg_type == NLMSG_DONE || h->nlmsg_type == NLMSG_ERROR) {
-                    if (h->nlmsg_type == NLMSG_ERROR) count = -1;
+            // The replies, one netlink message each (walked without the
+            // NLMSG_* macros, which mix signed and unsigned lengths).
+            const std::size_t total = static_cast<std::size_t>(n);
+            const std::size_t head_len = (sizeof(nlmsghdr) + 3) & ~std::size_t{3};
+            for (std::size_t off = 0; off + sizeof(nlmsghdr) <= total && !done;) {
+                nlmsghdr h;
+                std::memcpy(&h, buf + off, sizeof h);
+                if (h.nlmsg_len < sizeof h || off + h.nlmsg_len > total ||
+                    h.nlmsg_type == NLMSG_ERROR) {
+                    count = -1;
                     done = true;
-                    break;
+                } else if (h.nlmsg_type == NLMSG_DONE) {
+                    done = true;
+                } else if (h.nlmsg_len >= head_len + sizeof(inet_diag_msg)) {
+                    inet_diag_msg d;
+                    std::memcpy(&d, buf + off + head_len, sizeof d);
+                    if (ntohs(d.id.idiag_sport) == port) ++count;
                 }
-                auto* d = static_cast<const inet_diag_msg*>(NLMSG_DATA(h));
-                if (ntohs(d->id.idiag_sport) == port) ++count;
+                off += (std::size_t{h.nlmsg_len} + 3) & ~std::size_t{3};
             }
         }
         if (count < 0) break;
