@@ -95,10 +95,15 @@
 //      now on carries `Connection: close`.
 //   2. For Options::drain_delay the server keeps accepting and serving
 //      (is_draining() is true; a health check should answer 503).
-//   3. Stopping: the wake pipe becomes readable. The acceptor accepts
-//      everything left in the backlog (serving each with close), then
-//      closes the listener. Idle keep-alive connections close at once;
-//      silent new ones get Options::drain_silent_timeout for a first byte.
+//   3. Stopping: the acceptor's wake pipe becomes readable. On a TCP
+//      listener of its own it refuses new handshakes (a BPF filter drops
+//      bare SYNs), lets those under way land (the kernel's sock_diag says
+//      when none are left), accepts everything in the backlog (serving
+//      each with close), then closes the listener. Idle keep-alive
+//      connections, blocked in recv(), are woken by shutting their read
+//      side and close at once (a request that already arrived is served
+//      first); silent new ones get Options::drain_silent_timeout for a
+//      first byte. Spare threads end.
 //   4. Completion: when the last connection ends, the condition variable
 //      wakes shutdown() and serve(), which return a ShutdownReport.
 //   5. Deadline: connections still open are shut down (blocked reads and
@@ -109,7 +114,8 @@
 //
 // LOCK ORDER
 //   There is one library mutex (detail::Core::mu_). It is never held while
-//   calling user code or doing socket I/O.
+//   calling user code or blocking on a socket (only shutdown(2), which
+//   wakes blocked threads, is called under it).
 //
 // ==== Configuration ====
 // >>config
