@@ -56,6 +56,19 @@ inline int count_dir(const char* path) {
 inline int count_fds() { return count_dir("/proc/self/fd") - 1; } // minus opendir's own
 inline int count_threads() { return count_dir("/proc/self/task"); }
 
+// Whether this machine has an IPv6 loopback (::1) to bind: IPv6 tests
+// are skipped, with a warning, where it has none.
+inline bool have_ipv6_loopback() {
+    int fd = ::socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return false;
+    sockaddr_in6 a{};
+    a.sin6_family = AF_INET6;
+    a.sin6_addr = in6addr_loopback;
+    bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+    ::close(fd);
+    return ok;
+}
+
 // Waits (bounded) until pred() holds; returns pred(). For conditions the
 // library publishes only through /proc (thread exit), never as a sleep
 // in place of synchronisation on the thing under test.

@@ -137,17 +137,6 @@ long ms_between(Clock::time_point from, Clock::time_point to) {
 
 bool starts_with(const string& s, const string& prefix) { return s.rfind(prefix, 0) == 0; }
 
-bool have_ipv6_loopback() {
-    int fd = ::socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) return false;
-    sockaddr_in6 a{};
-    a.sin6_family = AF_INET6;
-    a.sin6_addr = in6addr_loopback;
-    bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
-    ::close(fd);
-    return ok;
-}
-
 } // namespace
 
 TEST_CASE("demo #1: GET / says hello as text/plain; HEAD has its headers and no body", "[demo]") {
@@ -467,7 +456,7 @@ TEST_CASE("demo #10: during --drain-delay-ms /healthz says draining and / is ser
 }
 
 TEST_CASE("demo #11: --host ::1 listens on [::1] and serves", "[demo]") {
-    if (!have_ipv6_loopback()) {
+    if (!support::have_ipv6_loopback()) {
         WARN("no IPv6 loopback (::1) on this machine: skipped");
         return;
     }

@@ -32,17 +32,6 @@ int connect_unix(const std::string& path) {
     return fd;
 }
 
-bool have_ipv6() {
-    int fd = ::socket(AF_INET6, SOCK_STREAM, 0);
-    if (fd < 0) return false;
-    sockaddr_in6 a{};
-    a.sin6_family = AF_INET6;
-    a.sin6_addr = in6addr_loopback;
-    bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
-    ::close(fd);
-    return ok;
-}
-
 } // namespace
 
 TEST_CASE("address: a Unix domain socket serves, and its file is removed at shutdown",
@@ -83,7 +72,7 @@ TEST_CASE("address: a Unix domain socket serves, and its file is removed at shut
 }
 
 TEST_CASE("address: \"::\" is dual-stack, \"::1\" serves IPv6", "[features]") {
-    if (!have_ipv6()) {
+    if (!support::have_ipv6_loopback()) {
         WARN("no IPv6 loopback on this machine: skipped");
         return;
     }
