@@ -85,9 +85,12 @@
 //   Configure routes, then listen(), then serve() on one thread. Every
 //   other public member says whether it is thread-safe. Handlers run on
 //   connection threads, concurrently, never with a library lock held.
-//   Request& and Response& live only during the handler call. A Server is
-//   neither copyable nor movable; its destructor shuts it down (deadline 0)
-//   and waits for serve() to return.
+//   Request& and Response& live only during the handler call: each
+//   connection reuses its Request, Response and buffers for its next
+//   request, so a warm keep-alive connection serves a request without
+//   allocating (body buffers up to 64 KiB are kept, bigger ones freed).
+//   A Server is neither copyable nor movable; its destructor shuts it
+//   down (deadline 0) and waits for serve() to return.
 //
 // THE SHUTDOWN PROTOCOL
 //   1. shutdown(timeout) sets the deadline and marks the server shutting
@@ -388,6 +391,8 @@ private:
     friend struct detail::Conn;
     void reset(); // for the next request on the connection, keeping capacity
     detail::Conn* conn_ = nullptr;
+    std::vector<std::pair<std::string, std::string>> match_; // route matching scratch
+    std::vector<Header> spare_; // fields of earlier requests, reused
     mutable std::string body_;
     mutable int body_state_ = 0; // 0 unread, 1 read, 2 failed
 };
@@ -437,7 +442,9 @@ public:
 private:
     friend class detail::Core;
     friend struct detail::Conn;
+    void reset(); // for the next request on the connection, keeping capacity
     detail::Conn* conn_ = nullptr;
+    std::vector<Header> spare_; // fields of earlier responses, reused by set_header
     bool streaming_ = false;
     bool taken_over_ = false;
     bool stream_failed_ = false;
@@ -1359,6 +1366,7 @@ struct Conn {
     std::string out; // the response head being written (reused)
     RequestHead head_;
     Request req_;
+    Response res_;
 
     void run();
     Next serve_one();
@@ -1367,6 +1375,7 @@ struct Conn {
     Wait wait_readable(TimePoint deadline);
     bool read_head(RequestHead& head, ParseResult& pr);
     Read read_more(TimePoint deadline, std::size_t want = 0);
+    Read read_into(std::string& buf, TimePoint deadline, std::size_t want, bool exact);
     bool read_body(std::string* out_body, std::size_t limit);
     bool discard_body();
     void set_state(ConnState s);
@@ -1521,6 +1530,30 @@ constexpr std::chrono::milliseconds kForceGrace{200};
 // A body the handler did not read is discarded up to this size to keep
 // the connection alive; past it the connection closes instead.
 constexpr std::size_t kMaxDiscard = 256 * 1024;
+// Between requests a connection keeps its request and response bodies'
+// buffers up to this size (bigger ones are freed), and up to kSpareFields
+// response fields for set_header to refill: a warm keep-alive connection
+// serves a request without allocating (tests/test_alloc.cpp).
+constexpr std::size_t kKeepBytes = 64 * 1024;
+constexpr std::size_t kSpareFields = 16;
+// A body with a Content-Length up to this size is read into one buffer
+// reserved up front.
+constexpr std::size_t kReserveBytes = 1024 * 1024;
+
+// resize_fields gives `fields` n elements, moving surplus ones to `spare`
+// (up to kSpareFields) and taking new ones from it: their strings keep
+// the capacity they grew to.
+inline void resize_fields(std::vector<Header>& fields, std::vector<Header>& spare, std::size_t n) {
+    for (; fields.size() > n; fields.pop_back())
+        if (spare.size() < kSpareFields) spare.push_back(std::move(fields.back()));
+    for (; fields.size() < n; spare.pop_back()) {
+        if (spare.empty()) {
+            fields.resize(n);
+            break;
+        }
+        fields.push_back(std::move(spare.back()));
+    }
+}
 
 // How long the backlog drain waits, once new handshakes are refused, for
 // handshakes already under way to land in the accept queue.
@@ -2280,33 +2313,33 @@ inline Conn* Core::next_conn(Spare& spare) {
 
 inline void Core::route(Request& req, Response& res, bool& handler_ok) {
     const Route* found = nullptr;
-    const Route* head_fallback = nullptr;
-    std::string allow;
-    std::vector<std::pair<std::string, std::string>> params;
+    bool path_known = false; // some route has this path: 405, not 404
+    std::vector<std::pair<std::string, std::string>>& params = req.match_; // reused
     for (const Route& r : routes_) {
         if (!match_route(r, req.path, params)) continue;
-        if (r.method == req.method) {
+        path_known = true;
+        bool exact = r.method == req.method;
+        if (exact || (!found && req.method == "HEAD" && r.method == "GET")) {
             found = &r;
-            req.params = params;
-            break;
+            req.params.swap(params); // both keep their capacity for the next request
+            if (exact) break;
         }
-        if (req.method == "HEAD" && r.method == "GET" && !head_fallback) {
-            head_fallback = &r;
-            req.params = params;
-        }
+    }
+    handler_ok = true;
+    if (found) {
+        handler_ok = invoke_handler(found->handler, req, res);
+    } else if (path_known) {
+        std::string allow; // the methods this path has, built only for the 405
         auto add = [&](const std::string& m) {
             if (("," + allow + ",").find("," + m + ",") != std::string::npos) return;
             if (!allow.empty()) allow += ", ";
             allow += m;
         };
-        add(r.method);
-        if (r.method == "GET") add("HEAD");
-    }
-    if (!found) found = head_fallback;
-    handler_ok = true;
-    if (found) {
-        handler_ok = invoke_handler(found->handler, req, res);
-    } else if (!allow.empty()) {
+        for (const Route& r : routes_) {
+            if (!match_route(r, req.path, params)) continue;
+            add(r.method);
+            if (r.method == "GET") add("HEAD");
+        }
         res.status = 405;
         res.set_header("Allow", allow);
         res.text("405 Method Not Allowed\n");
@@ -2452,13 +2485,20 @@ inline Wait Conn::wait_readable(TimePoint deadline) {
 // It reads straight into `in` (no stack buffer: an idle connection's
 // thread keeps every stack page it ever touched resident).
 inline Conn::Read Conn::read_more(TimePoint deadline, std::size_t want) {
+    return read_into(in, deadline, want, false);
+}
+
+// read_into appends to `buf`: whatever the socket has, at least room for
+// `want` bytes, or with `exact` at most `want` bytes (a body read straight
+// into its string must not swallow the next pipelined request).
+inline Conn::Read Conn::read_into(std::string& buf, TimePoint deadline, std::size_t want, bool exact) {
     for (;;) {
-        std::size_t old = in.size();
-        std::size_t room = std::max(in.capacity() - old, want);
-        if (room < 256) room = old < 16 * 1024 ? 1024 : 16 * 1024;
-        in.resize(old + room);
-        ssize_t n = ::recv(fd, &in[old], room, MSG_DONTWAIT);
-        in.resize(old + static_cast<std::size_t>(n > 0 ? n : 0));
+        std::size_t old = buf.size();
+        std::size_t room = exact ? want : std::max(buf.capacity() - old, want);
+        if (!exact && room < 256) room = old < 16 * 1024 ? 1024 : 16 * 1024;
+        buf.resize(old + room);
+        ssize_t n = ::recv(fd, &buf[old], room, MSG_DONTWAIT);
+        buf.resize(old + static_cast<std::size_t>(n > 0 ? n : 0));
         if (n > 0) return Read::data;
         if (n == 0) {
             // With our read side shut, 0 may just mean "nothing yet".
@@ -2514,13 +2554,13 @@ inline bool parse_target(std::string_view target, std::string_view method, Reque
         }
         path = target.substr(start);
         if (path.front() == '?') {
-            req.query = std::string(path.substr(1));
+            req.query.assign(path.substr(1));
             req.path = "/";
             return true;
         }
     }
     std::size_t q = path.find('?');
-    if (q != npos) req.query = std::string(path.substr(q + 1));
+    if (q != npos) req.query.assign(path.substr(q + 1));
     return percent_decode(path.substr(0, q), req.path, false);
 }
 
@@ -2552,7 +2592,7 @@ inline Conn::Next Conn::serve_one() {
     req.method.assign(head.method);
     req.target.assign(head.target);
     req.version_minor = head.version_minor;
-    req.headers.resize(head.fields.size());
+    detail::resize_fields(req.headers, req.spare_, head.fields.size());
     for (std::size_t i = 0; i < head.fields.size(); ++i) {
         req.headers[i].name.assign(head.fields[i].name);
         req.headers[i].value.assign(head.fields[i].value);
@@ -2568,7 +2608,8 @@ inline Conn::Next Conn::serve_one() {
         return broken ? Next::drop : Next::linger;
     }
     req.conn_ = this;
-    Response res;
+    Response& res = res_; // reused, like req
+    res.reset();
     res.conn_ = this;
     bool handler_ok = true;
     core->route(req, res, handler_ok);
@@ -2585,7 +2626,7 @@ inline Conn::Next Conn::finish_response(const Request& req, Response& res, bool 
     if (!handler_ok || (req.body_state_ == 2 && !res.streaming_)) {
         if (broken) return Next::drop;
         int status = handler_ok ? (body_error != 0 ? body_error : 400) : 500;
-        res = Response();
+        res.reset();
         res.conn_ = this;
         res.status = status;
         res.text(std::to_string(status) + " " + reason_phrase(status) + "\n");
@@ -2629,6 +2670,12 @@ inline bool Conn::read_body(std::string* out_body, std::size_t limit) {
             return false;
         }
     }
+    if (out_body && framing.body == BodyKind::length && body_left <= kReserveBytes) {
+        // One buffer of the exact size (a bigger body grows as it arrives:
+        // a client's Content-Length alone never reserves much).
+        std::size_t need = out_body->size() + static_cast<std::size_t>(body_left);
+        if (need > out_body->capacity()) out_body->reserve(need);
+    }
     TimePoint deadline = deadline_after(core->opt_.read_timeout);
     for (;;) {
         if (!in.empty()) {
@@ -2658,7 +2705,16 @@ inline bool Conn::read_body(std::string* out_body, std::size_t limit) {
         std::size_t want = framing.body == BodyKind::length
                                ? static_cast<std::size_t>(std::min<std::uint64_t>(body_left, 64 * 1024))
                                : 16 * 1024;
-        Read r = read_more(deadline, want);
+        Read r;
+        if (framing.body == BodyKind::length && out_body != nullptr) {
+            // Straight into the body: no copy through `in`, and `in` stays small.
+            std::size_t before = out_body->size();
+            r = read_into(*out_body, deadline, want, true);
+            body_left -= out_body->size() - before;
+            if (r == Read::data && body_left == 0) break;
+        } else {
+            r = read_more(deadline, want);
+        }
         if (r == Read::data) continue;
         body_done = true;
         body_error = r == Read::timeout ? 408 : 400;
@@ -2868,7 +2924,7 @@ inline void Request::reset() {
     version_minor = 1;
     params.clear();
     conn_ = nullptr;
-    if (body_.capacity() > 64 * 1024) std::string().swap(body_); // do not keep big bodies
+    if (body_.capacity() > detail::kKeepBytes) std::string().swap(body_); // do not keep big bodies
     body_.clear();
     body_state_ = 0;
 }
@@ -2945,7 +3001,28 @@ inline void Response::set_header(std::string_view name, std::string_view value) 
     headers.erase(std::remove_if(headers.begin(), headers.end(),
                                  [&](const Header& h) { return detail::iequals(h.name, name); }),
                   headers.end());
-    headers.push_back(Header{std::string(name), std::string(value)});
+    if (spare_.empty()) {
+        headers.push_back(Header{std::string(name), std::string(value)});
+        return;
+    }
+    headers.push_back(std::move(spare_.back())); // its strings keep their capacity
+    spare_.pop_back();
+    headers.back().name.assign(name);
+    headers.back().value.assign(value);
+}
+
+// reset readies a connection's Response for its next request. The fields
+// go to spare_ for set_header to refill, and the body keeps its buffer up
+// to kKeepBytes, so a warm connection answers without allocating.
+inline void Response::reset() {
+    status = 200;
+    detail::resize_fields(headers, spare_, 0);
+    if (body.capacity() > detail::kKeepBytes) std::string().swap(body);
+    body.clear();
+    conn_ = nullptr;
+    streaming_ = false;
+    taken_over_ = false;
+    stream_failed_ = false;
 }
 
 inline void Response::text(std::string_view body_text, std::string_view content_type) {
