@@ -20,18 +20,14 @@ out="$repo/build/bench"
 command -v perf >/dev/null || { echo "loadcore.sh: needs perf" >&2; exit 1; }
 make -s -C "$repo" examples >&2 || exit 1
 ulimit -n 65536 2>/dev/null
+. "$repo/bench/pinned.sh"
 
 # measure NAME BIN
 measure() {
   local name=$1 bin=$2
-  local so="$out/loadcore.$name.out" pid port line
-  setsid taskset -c 0 "$bin" --port 0 --grace-ms 5000 > "$so" 2>/dev/null & pid=$!
-  for _ in $(seq 100); do
-    line=$(head -n 1 "$so" 2>/dev/null)
-    case "$line" in listening\ on\ http://*) break ;; esac
-    sleep 0.05
-  done
-  port=${line##*:}
+  local pid port
+  start_pinned "$out/loadcore.$name.out" "$bin"
+  pid=$PINNED_PID port=$PINNED_PORT
   local url="http://127.0.0.1:$port/"
   setsid taskset -c 1 wrk -t1 -c16 -d1s -H 'Connection: close' "$url" > /dev/null
   setsid taskset -c 1 wrk -t1 -c16 -d5s -H 'Connection: close' "$url" > "$out/loadcore.wrk" &

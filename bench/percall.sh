@@ -19,6 +19,7 @@ done
 command -v perf >/dev/null || { echo "percall.sh: needs perf" >&2; exit 1; }
 make -s -C "$repo" examples >&2 || exit 1
 ulimit -n 65536 2>/dev/null
+. "$repo/bench/pinned.sh"
 
 EVENTS="syscalls:sys_enter_poll,syscalls:sys_enter_recvfrom,syscalls:sys_enter_sendmsg"
 EVENTS="$EVENTS,syscalls:sys_enter_read,syscalls:sys_enter_write,syscalls:sys_enter_accept4"
@@ -28,14 +29,9 @@ EVENTS="$EVENTS,syscalls:sys_enter_clone3,sched:sched_switch,sched:sched_wakeup"
 # measure NAME BIN CONNS [WRK_ARGS...]
 measure() {
   local name=$1 bin=$2 conns=$3; shift 3
-  local so="$out/percall.$name.out" pid port line
-  setsid taskset -c 0 "$bin" --port 0 --grace-ms 5000 > "$so" 2>/dev/null & pid=$!
-  for _ in $(seq 100); do
-    line=$(head -n 1 "$so" 2>/dev/null)
-    case "$line" in listening\ on\ http://*) break ;; esac
-    sleep 0.05
-  done
-  port=${line##*:}
+  local pid port
+  start_pinned "$out/percall.$name.out" "$bin"
+  pid=$PINNED_PID port=$PINNED_PORT
   setsid taskset -c 1 wrk -t1 -c"$conns" -d1s "$@" "http://127.0.0.1:$port/" > /dev/null
   setsid taskset -c 1 wrk -t1 -c"$conns" -d5s "$@" "http://127.0.0.1:$port/" > "$out/percall.wrk" &
   local w=$!

@@ -13,7 +13,10 @@
 # bench tools under build/bench/, then measures. Every server runs pinned
 # to CPU 0 and every load generator to CPU 1 (taskset). Servers and load
 # are interleaved round by round, so noise from other work on the machine
-# hits all of them alike; a throughput figure is the best of the rounds
+# hits all of them alike, and each round starts with a different server
+# (in runs 4 and 5 of RESULTS.md the server measured first, right after
+# the builds, had its slowest round in round 1 both times); a throughput
+# figure is the best of the rounds
 # (interference only slows a server down), every round listed below the table.
 # Every server and load generator runs in its own session (setsid), hence
 # its own scheduler autogroup: sharing the shell's autogroup with the load
@@ -232,8 +235,12 @@ wrk_rps() { # wrk_rps ARGS...: prints Requests/sec (0 on failure)
 }
 
 SERVERS="graceful_http go httplib nginx"
+rotated() { # rotated R: the servers, starting with the R-th (round R starts with a different one)
+  local all=($SERVERS) i
+  for ((i = 0; i < ${#all[@]}; i++)); do echo "${all[(i + $1 - 1) % ${#all[@]}]}"; done
+}
 for round in $(seq 1 "$ROUNDS"); do
-  for s in $SERVERS; do
+  for s in $(rotated "$round"); do
     log "== round $round: $s (loadavg $(cut -d' ' -f1-3 /proc/loadavg))"
     start_server "$s" || continue
     url="http://127.0.0.1:$SRV_PORT"
