@@ -1532,8 +1532,9 @@ constexpr std::chrono::milliseconds kForceGrace{200};
 constexpr std::size_t kMaxDiscard = 256 * 1024;
 // Between requests a connection keeps its request and response bodies'
 // buffers up to this size (bigger ones are freed), and up to kSpareFields
-// response fields for set_header to refill: a warm keep-alive connection
-// serves a request without allocating (tests/test_alloc.cpp).
+// spare request fields and as many response fields (for set_header to
+// refill): a warm keep-alive connection serves a request without
+// allocating (tests/test_alloc.cpp).
 constexpr std::size_t kKeepBytes = 64 * 1024;
 constexpr std::size_t kSpareFields = 16;
 // A body with a Content-Length up to this size is read into one buffer
