@@ -273,6 +273,20 @@ for n in $RSS_NS; do
   done
 done
 
+# settle: let the kernel finish with the sockets of the phases before (the
+# idle-connection phases leave 10,000s in TIME_WAIT, whose timers all fire
+# about 60 s later) before timing sub-millisecond shutdowns. At most 90 s.
+settle() {
+  local i tw orphan
+  for i in $(seq 180); do
+    tw=$(awk '/^TCP:/ {for (j = 1; j < NF; j++) if ($j == "tw") print $(j + 1)}' /proc/net/sockstat)
+    orphan=$(awk '/^TCP:/ {for (j = 1; j < NF; j++) if ($j == "orphan") print $(j + 1)}' /proc/net/sockstat)
+    [ "${tw:-0}" -le 200 ] && [ "${orphan:-0}" -le 20 ] && break
+    sleep 0.5
+  done
+  log "   settled after $((i / 2)) s: $(sed -n 's/^TCP: //p' /proc/net/sockstat)"
+}
+settle
 log "== shutdown lag, $LAG_RUNS runs each"
 o=$(on_cpu 0,1 timeout 600 "$out/shutdown_lag" --runs "$LAG_RUNS" 2>&1); log "$o"
 record lag50.graceful_http "$(echo "$o" | sed -n 's/.* p50_ms=\([0-9.]*\).*/\1/p')"
