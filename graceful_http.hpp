@@ -1541,6 +1541,12 @@ constexpr std::size_t kSpareFields = 16;
 // reserved up front.
 constexpr std::size_t kReserveBytes = 1024 * 1024;
 
+// clear_keeping empties a body buffer, keeping it up to kKeepBytes.
+inline void clear_keeping(std::string& buf) {
+    if (buf.capacity() > kKeepBytes) std::string().swap(buf); // do not keep big bodies
+    buf.clear();
+}
+
 // resize_fields gives `fields` n elements, moving surplus ones to `spare`
 // (up to kSpareFields) and taking new ones from it: their strings keep
 // the capacity they grew to.
@@ -2925,8 +2931,7 @@ inline void Request::reset() {
     version_minor = 1;
     params.clear();
     conn_ = nullptr;
-    if (body_.capacity() > detail::kKeepBytes) std::string().swap(body_); // do not keep big bodies
-    body_.clear();
+    detail::clear_keeping(body_);
     body_state_ = 0;
 }
 
@@ -2999,15 +3004,10 @@ inline bool Request::wait_for_cancel(Duration timeout) const {
 // ---- Response ----
 
 inline void Response::set_header(std::string_view name, std::string_view value) {
-    headers.erase(std::remove_if(headers.begin(), headers.end(),
-                                 [&](const Header& h) { return detail::iequals(h.name, name); }),
-                  headers.end());
-    if (spare_.empty()) {
-        headers.push_back(Header{std::string(name), std::string(value)});
-        return;
-    }
-    headers.push_back(std::move(spare_.back())); // its strings keep their capacity
-    spare_.pop_back();
+    auto kept = std::remove_if(headers.begin(), headers.end(),
+                               [&](const Header& h) { return detail::iequals(h.name, name); });
+    // One slot past the kept fields: a removed one, or one from spare_.
+    detail::resize_fields(headers, spare_, static_cast<std::size_t>(kept - headers.begin()) + 1);
     headers.back().name.assign(name);
     headers.back().value.assign(value);
 }
@@ -3018,8 +3018,7 @@ inline void Response::set_header(std::string_view name, std::string_view value) 
 inline void Response::reset() {
     status = 200;
     detail::resize_fields(headers, spare_, 0);
-    if (body.capacity() > detail::kKeepBytes) std::string().swap(body);
-    body.clear();
+    detail::clear_keeping(body);
     conn_ = nullptr;
     streaming_ = false;
     taken_over_ = false;

@@ -741,6 +741,36 @@ TEST_CASE("pipelining: requests in one write are answered in order", "[http]") {
     CHECK(f.srv.stats().connections_total == 1);
 }
 
+TEST_CASE("set_header replaces every field of that name, any case, and keeps the others", "[http]") {
+    gh::Server srv;
+    srv.get("/h", [](const gh::Request&, gh::Response& res) {
+        res.set_header("X-A", "1");
+        res.set_header("X-Keep", "k");
+        res.headers.push_back({"x-a", "2"});
+        res.set_header("x-A", "final"); // both X-A fields go
+        res.set_header("X-B", "b");
+        res.text("ok");
+    });
+    REQUIRE_FALSE(static_cast<bool>(srv.listen("127.0.0.1", 0)));
+    support::Running running(srv);
+    Client c;
+    REQUIRE(c.connect(srv.port()));
+    for (int i = 0; i < 3; ++i) { // the second and third reuse the connection's spare fields
+        INFO("request " << i);
+        REQUIRE(c.send("GET /h HTTP/1.1\r\nHost: t\r\n\r\n"));
+        support::Response r = c.read_response();
+        REQUIRE(r.outcome == Outcome::ok);
+        int xa = 0;
+        for (auto& h : r.headers)
+            if (strcasecmp(h.first.c_str(), "X-A") == 0) ++xa;
+        CHECK(xa == 1);
+        CHECK(r.header("X-A") == "final");
+        CHECK(r.header("X-Keep") == "k");
+        CHECK(r.header("X-B") == "b");
+        CHECK(r.body == "ok");
+    }
+}
+
 TEST_CASE("request body read straight from the socket: pieces, then a pipelined request behind it", "[http]") {
     // A Content-Length body the handler reads goes from the socket into
     // the body's own buffer, at most the bytes left: the request behind it
