@@ -468,7 +468,9 @@ public:
     // on the percent-decoded path, which is not cleaned: a `{path...}`
     // may hold "..", so check it before using it as a file name. A GET route
     // also answers HEAD. Unknown path: 404 (or not_found); known path,
-    // other method: 405 with Allow. Register before serve().
+    // other method: 405 with Allow. OPTIONS on a known path (or
+    // `OPTIONS *`, for the whole server) gets 204 with Allow, unless a
+    // handler is registered for OPTIONS there. Register before serve().
     void handle(std::string_view method, std::string_view pattern, Handler h);
     void get(std::string_view pattern, Handler h) { handle("GET", pattern, std::move(h)); }
     void post(std::string_view pattern, Handler h) { handle("POST", pattern, std::move(h)); }
@@ -804,6 +806,19 @@ inline ParseResult parse_error(int status) {
     return r;
 }
 
+// kMaxMethodBytes bounds the method token on its own, before the
+// request-line limit: the longest registered method has 17 bytes.
+constexpr std::size_t kMaxMethodBytes = 32;
+
+// method_too_long: `line` (possibly incomplete) opens with a token longer
+// than any method we could implement (RFC 9112 §3: SHOULD answer 501).
+inline bool method_too_long(std::string_view line) {
+    std::size_t n = std::min(line.size(), kMaxMethodBytes + 1);
+    for (std::size_t i = 0; i < n; ++i)
+        if (!is_tchar(line[i])) return false;
+    return n > kMaxMethodBytes;
+}
+
 // parse_request_line: "METHOD SP target SP HTTP/1.x" (RFC 9112 §3).
 inline ParseResult parse_request_line(std::string_view line, RequestHead& out) {
     std::size_t sp1 = line.find(' ');
@@ -815,8 +830,10 @@ inline ParseResult parse_request_line(std::string_view line, RequestHead& out) {
     std::string_view version = line.substr(sp2 + 1);
     if (!is_token(out.method) || out.target.empty()) return parse_error(400);
     for (char c : out.target) {
+        // RFC 9112 §3.2 / RFC 3986: visible ASCII only (no CTL, space or
+        // raw UTF-8: those must be percent-encoded), and no fragment.
         unsigned char u = static_cast<unsigned char>(c);
-        if (u <= 0x20 || u == 0x7f) return parse_error(400); // CTL or space in target
+        if (u <= 0x20 || u >= 0x7f || c == '#') return parse_error(400);
     }
     if (version.size() != 8 || version.substr(0, 5) != "HTTP/" || version[6] != '.' ||
         version[5] < '0' || version[5] > '9' || version[7] < '0' || version[7] > '9')
@@ -867,6 +884,10 @@ inline ParseResult parse_request_head(std::string_view buf, const HeadLimits& li
     for (;;) {
         std::size_t nl = buf.find('\n', pos);
         std::size_t limit = first ? limits.max_request_line : limits.max_header;
+        // The method's own bound comes before the line's (a 100 KB
+        // method is a 501, not a 414).
+        if (first && method_too_long(buf.substr(pos, nl == std::string_view::npos ? nl : nl - pos)))
+            return parse_error(501);
         if (nl == std::string_view::npos) {
             if (buf.size() - (first ? pos : 0) > limit) return parse_error(first ? 414 : 431);
             ParseResult more;
@@ -899,7 +920,8 @@ inline ParseResult parse_request_head(std::string_view buf, const HeadLimits& li
 // ---- Message framing (RFC 9112 §6) ----
 
 // is_valid_host: uri-host [":" port] (RFC 3986 reg-name, IPv4, [IPv6]);
-// empty is allowed (RFC 9112 §3.2).
+// empty is allowed here (RFC 9112 §3.2; frame_request refuses it for an
+// origin-form target).
 inline bool is_valid_host(std::string_view v) {
     for (char c : v) {
         bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
@@ -944,6 +966,10 @@ inline Framing frame_request(const RequestHead& head, std::size_t max_body) {
         if (iequals(fv.name, "host")) {
             ++hosts;
             if (!is_valid_host(fv.value)) host_bad = true;
+            // RFC 9112 §3.2: an empty Host is only for a target without
+            // an authority; an origin-form target always has one.
+            if (fv.value.empty() && !head.target.empty() && head.target.front() == '/')
+                host_bad = true;
         } else if (iequals(fv.name, "transfer-encoding")) {
             has_te = true;
             for_each_list_item(fv.value, [&](std::string_view coding) {
@@ -1026,7 +1052,14 @@ private:
         r.http_status = status;
         return r;
     }
+    // Where in `*( BWS ";" BWS name [ BWS "=" BWS value ] )` (RFC 9112
+    // §7.1.1) the chunk extensions are; `value` is a token or quoted-string.
+    enum class Ext { pre_semi, name_start, name, post_name, value_start, token, quoted,
+                     quoted_pair, post_value };
+    bool ext_step(char c);
+    bool ext_may_end() const { return ext_ == Ext::name || ext_ == Ext::token || ext_ == Ext::post_value; }
     State state_ = State::size;
+    Ext ext_ = Ext::pre_semi;
     std::uint64_t chunk_left_ = 0;
     std::uint64_t total_ = 0;
     int size_digits_ = 0;
@@ -1049,7 +1082,9 @@ inline ChunkedDecoder::Result ChunkedDecoder::feed(std::string_view in, std::str
                 chunk_left_ = chunk_left_ * 16 + static_cast<std::uint64_t>(h);
                 ++i;
             } else if (size_digits_ > 0 && (c == ';' || c == ' ' || c == '\t')) {
-                state_ = State::ext;
+                state_ = State::ext; // "5 \r\n" is not a chunk-ext: BWS needs a ";"
+                ext_ = c == ';' ? Ext::name_start : Ext::pre_semi;
+                ++i;
             } else if (size_digits_ > 0 && c == '\r') {
                 state_ = State::size_lf;
                 ++i;
@@ -1058,13 +1093,10 @@ inline ChunkedDecoder::Result ChunkedDecoder::feed(std::string_view in, std::str
             }
             break;
         }
-        case State::ext: // chunk extensions are accepted and ignored
-            if (c == '\r') {
-                state_ = State::size_lf;
-            } else if ((static_cast<unsigned char>(c) < 0x20 && c != '\t') || c == 0x7f ||
-                       ++meta_ > max_meta_) {
-                return fail(i, 400);
-            }
+        case State::ext: // chunk extensions are checked and ignored
+            if (++meta_ > max_meta_) return fail(i, 400);
+            if (c == '\r' && ext_may_end()) state_ = State::size_lf;
+            else if (c == '\r' || !ext_step(c)) return fail(i, 400);
             ++i;
             break;
         case State::size_lf:
@@ -1138,6 +1170,46 @@ inline ChunkedDecoder::Result ChunkedDecoder::feed(std::string_view in, std::str
     r.consumed = i;
     r.status = state_ == State::done ? Status::done : Status::more;
     return r;
+}
+
+// ext_step moves through the chunk extensions by one byte; false: it
+// breaks the grammar ("5;", "5;a b", "5;=x" are all 400).
+inline bool ChunkedDecoder::ext_step(char c) {
+    unsigned char u = static_cast<unsigned char>(c);
+    bool ws = c == ' ' || c == '\t';
+    switch (ext_) {
+    case Ext::pre_semi:
+    case Ext::post_value:
+        if (c == ';') ext_ = Ext::name_start;
+        else if (ws) ext_ = Ext::pre_semi;
+        return c == ';' || ws;
+    case Ext::name_start:
+        if (is_tchar(c)) ext_ = Ext::name;
+        return ws || is_tchar(c);
+    case Ext::name:
+    case Ext::post_name:
+        if (c == ';') ext_ = Ext::name_start;
+        else if (c == '=') ext_ = Ext::value_start;
+        else if (ws) ext_ = Ext::post_name;
+        else return ext_ == Ext::name && is_tchar(c);
+        return true;
+    case Ext::value_start:
+        if (c == '"') ext_ = Ext::quoted;
+        else if (is_tchar(c)) ext_ = Ext::token;
+        return ws || c == '"' || is_tchar(c);
+    case Ext::token:
+        if (c == ';') ext_ = Ext::name_start;
+        else if (ws) ext_ = Ext::pre_semi;
+        return c == ';' || ws || is_tchar(c);
+    case Ext::quoted: // qdtext: HTAB, SP, VCHAR but '"' and '\\', obs-text
+        if (c == '"') ext_ = Ext::post_value;
+        else if (c == '\\') ext_ = Ext::quoted_pair;
+        return c == '\t' || (u >= 0x20 && u != 0x7f);
+    case Ext::quoted_pair:
+        ext_ = Ext::quoted;
+        return c == '\t' || (u >= 0x20 && u != 0x7f);
+    }
+    return false;
 }
 
 // ---- Router ----
@@ -2333,23 +2405,30 @@ inline void Core::route(Request& req, Response& res, bool& handler_ok) {
         }
     }
     handler_ok = true;
+    bool options = req.method == "OPTIONS";
     if (found) {
         handler_ok = invoke_handler(found->handler, req, res);
-    } else if (path_known) {
-        std::string allow; // the methods this path has, built only for the 405
+    } else if (path_known || req.path == "*") {
+        // RFC 9110 §9.3.7: OPTIONS is answered by the router with the
+        // methods the path has (for "*", the server has), unless a
+        // handler takes OPTIONS; any other method gets 405 and the same.
+        std::string allow; // built only here, never for a routed request
         auto add = [&](const std::string& m) {
-            if (("," + allow + ",").find("," + m + ",") != std::string::npos) return;
+            bool have = false;
+            for_each_list_item(allow, [&](std::string_view item) { have = have || item == m; });
+            if (have) return;
             if (!allow.empty()) allow += ", ";
             allow += m;
         };
         for (const Route& r : routes_) {
-            if (!match_route(r, req.path, params)) continue;
+            if (req.path != "*" && !match_route(r, req.path, params)) continue;
             add(r.method);
             if (r.method == "GET") add("HEAD");
         }
-        res.status = 405;
+        add("OPTIONS");
+        res.status = options ? 204 : 405;
         res.set_header("Allow", allow);
-        res.text("405 Method Not Allowed\n");
+        if (!options) res.text("405 Method Not Allowed\n");
     } else if (not_found_) {
         res.status = 404;
         handler_ok = invoke_handler(not_found_, req, res);

@@ -16,6 +16,8 @@
 // Build and run: bash fuzz/run.sh SECONDS (from the repository root).
 #include "fuzz_util.hpp"
 
+#include <cctype> // isxdigit
+
 using fuzz::ChunkedDecoder;
 using fuzz::ChunkedOutcome;
 using Status = ChunkedDecoder::Status;
@@ -53,7 +55,7 @@ struct Rng {
 std::string encode(std::string_view body, Rng& rng) {
     static const char lower[] = "0123456789abcdef", upper[] = "0123456789ABCDEF";
     static const char* const exts[] = {";a", ";name=value", ";q=\"quoted; string\"", " ;bws",
-                                       "\t;tab=1", ";a;b;c=d"};
+                                       "\t;tab=1", ";a;b;c=d", "; a = \"q\\\"p\"", ";a=b \t;c"};
     static const char* const trailers[] = {"X-Checksum: abc", "Expires: 0", "T:", "T: \tv\t",
                                            "Server-Timing: x;dur=1"};
     std::string enc;
@@ -140,5 +142,17 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         FUZZ_CHECK(over.status == Status::error && over.http_status == 413);
         FUZZ_CHECK(over.total < body.size());
     }
+    // 5. The same encoding with a chunk line broken after its size digits
+    // (RFC 9112 §7.1.1 grammar) is refused with 400 at that line.
+    static const char* const broken[] = {";", ";a b", ";=x", " ", "\t", ";a=", ";a=\"x", "; ;a",
+                                         ";a=b c", ";a\x01", ";a=\"\x7f\""};
+    const std::size_t eol = enc.find("\r\n");
+    std::size_t digits = 0;
+    while (digits < eol && std::isxdigit(static_cast<unsigned char>(enc[digits]))) ++digits;
+    const std::string bad = enc.substr(0, digits) + broken[rng.next() % (sizeof broken / sizeof *broken)] +
+                            enc.substr(eol);
+    const ChunkedOutcome refused = fuzz::check_chunked_splits(bad, split_seed, SIZE_MAX, kMeta, 256);
+    FUZZ_CHECK(refused.status == Status::error && refused.http_status == 400);
+    FUZZ_CHECK(refused.total == 0);
     return 0;
 }

@@ -104,7 +104,13 @@ void check_parse(std::string_view buf, const d::HeadLimits& lim, const d::ParseR
         // The parser itself answers only these; 408 (timeout) comes from
         // the connection, 413/417/501 from frame_request.
         FUZZ_CHECK(r.http_status == 400 || r.http_status == 414 || r.http_status == 431 ||
-                   r.http_status == 505);
+                   r.http_status == 501 || r.http_status == 505);
+        if (r.http_status == 501) { // only a method longer than any we implement
+            std::size_t p = buf.find_first_not_of("\r\n");
+            FUZZ_CHECK(p != std::string_view::npos && p <= 8);
+            std::string_view m = buf.substr(p, d::kMaxMethodBytes + 1);
+            FUZZ_CHECK(m.size() == d::kMaxMethodBytes + 1 && d::is_token(m));
+        }
         FUZZ_CHECK(r.head_bytes == 0);
         if (r.http_status == 414) FUZZ_CHECK(buf.size() > lim.max_request_line);
         if (r.http_status == 431) FUZZ_CHECK(buf.size() > lim.max_header);
@@ -139,7 +145,11 @@ void check_parse(std::string_view buf, const d::HeadLimits& lim, const d::ParseR
     // Request line: method SP target SP HTTP/1.x, within the limit.
     FUZZ_CHECK(d::is_token(h.method));
     FUZZ_CHECK(!h.target.empty());
-    for (char c : h.target) FUZZ_CHECK(!is_ctl(static_cast<unsigned char>(c)) && c != ' ');
+    FUZZ_CHECK(h.method.size() <= d::kMaxMethodBytes);
+    for (char c : h.target) { // visible ASCII, no fragment
+        unsigned char u = static_cast<unsigned char>(c);
+        FUZZ_CHECK(u > 0x20 && u < 0x7f && c != '#');
+    }
     const std::size_t m = offset_in(h.method, head);
     FUZZ_CHECK(m <= 8); // at most four empty lines before the request line
     for (std::size_t i = 0; i < m; ++i) FUZZ_CHECK(head[i] == '\r' || head[i] == '\n');
@@ -253,11 +263,12 @@ void check_framing(const d::RequestHead& h, const d::Framing& f, std::size_t max
     bool has_te = false, has_cl = false, any_close = false, any_keep_alive = false;
     bool bad_expect = false, continue_expected = false;
     std::vector<std::string_view> codings;
-    bool cl_valid = true, cl_dont_care = false, cl_have = false;
+    bool cl_valid = true, cl_dont_care = false, cl_have = false, empty_origin_host = false;
     std::uint64_t cl = 0;
     for (const d::FieldView& fv : h.fields) {
         if (d::iequals(fv.name, "host")) {
             ++hosts;
+            if (fv.value.empty() && h.target.front() == '/') empty_origin_host = true;
         } else if (d::iequals(fv.name, "transfer-encoding")) {
             has_te = true;
             for (std::string_view c : list_items(fv.value)) codings.push_back(c);
@@ -292,6 +303,8 @@ void check_framing(const d::RequestHead& h, const d::Framing& f, std::size_t max
 
     // RFC 9112 §3.2: an HTTP/1.1 request has exactly one Host; never two.
     if (hosts > 1 || (h.version_minor == 1 && hosts == 0)) FUZZ_CHECK(f.error_status == 400);
+    // ... and an origin-form target has an authority: its Host is not empty.
+    if (empty_origin_host) FUZZ_CHECK(f.error_status == 400);
     // RFC 9112 §6.1: Transfer-Encoding with Content-Length is rejected
     // (request smuggling), as is Transfer-Encoding in HTTP/1.0.
     if (has_te && has_cl) FUZZ_CHECK(f.error_status == 400);

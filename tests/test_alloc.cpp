@@ -20,9 +20,17 @@ namespace {
 // thread of the server under test, and its allocations are counted.
 thread_local bool t_counted = false;
 std::atomic<long> g_allocations{0};
+std::atomic<std::size_t> g_largest{0}; // the largest counted allocation, in bytes
+std::atomic<std::size_t> g_bytes{0};   // counted bytes in all
 
 void* counted_malloc(std::size_t n) noexcept {
-    if (t_counted) g_allocations.fetch_add(1, std::memory_order_relaxed);
+    if (t_counted) {
+        g_allocations.fetch_add(1, std::memory_order_relaxed);
+        g_bytes.fetch_add(n, std::memory_order_relaxed);
+        std::size_t was = g_largest.load(std::memory_order_relaxed);
+        while (n > was && !g_largest.compare_exchange_weak(was, n, std::memory_order_relaxed)) {
+        }
+    }
     return std::malloc(n == 0 ? 1 : n);
 }
 
@@ -130,4 +138,53 @@ TEST_CASE("hot path: a warm keep-alive connection serves requests without alloca
         REQUIRE(c.read_response().status == 200);
     }
     CHECK(g_allocations.load() - before_alloc >= 10);
+}
+
+TEST_CASE("a huge Content-Length is refused with 413 before any memory is reserved for it", "[perf]") {
+    gh::Options opt;
+    opt.spare_threads = 0;
+    gh::Server srv(opt); // max_body_bytes: the default 8 MiB
+    // on_conn_state runs on the connection's own thread: count from its first state
+    support::Gate closed; // arrivals: connections that reached ConnState::closed
+    srv.on_conn_state([&](std::uint64_t, gh::ConnState state) {
+        t_counted = true;
+        if (state == gh::ConnState::closed) closed.arrive();
+    });
+    srv.post("/echo", [](const gh::Request& req, gh::Response& res) {
+        res.text(req.body(), "application/octet-stream");
+    });
+    gh::Error err = srv.listen("127.0.0.1", 0);
+    REQUIRE_FALSE(static_cast<bool>(err));
+    support::Running running(srv);
+
+    g_largest = 0;
+    g_bytes = 0;
+    {
+        Client c;
+        REQUIRE(c.connect(srv.port()));
+        REQUIRE(c.send("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 999999999\r\n\r\n"));
+        support::Response r = c.read_response();
+        REQUIRE(r.outcome == support::Outcome::ok);
+        CHECK(r.status == 413);
+        CHECK(c.wait_closed());
+    }
+    REQUIRE(closed.wait_arrived(1)); // the connection thread is done with it
+    INFO("largest allocation " << g_largest.load() << " B, " << g_bytes.load() << " B in all");
+    CHECK(g_largest.load() < 64 * 1024);
+    CHECK(g_bytes.load() < 256 * 1024);
+
+    // The same counters see a body's reservation once one is accepted.
+    g_largest = 0;
+    {
+        const std::string body(900 * 1000, 'x');
+        Client c;
+        REQUIRE(c.connect(srv.port()));
+        REQUIRE(c.send("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: " +
+                       std::to_string(body.size()) + "\r\n\r\n" + body));
+        support::Response r = c.read_response();
+        REQUIRE(r.outcome == support::Outcome::ok);
+        CHECK(r.status == 200);
+        CHECK(r.body.size() == body.size());
+    }
+    CHECK(g_largest.load() >= 900 * 1000);
 }

@@ -569,7 +569,7 @@ TEST_CASE("routing: 404, 405 with Allow, params, wildcard", "[http]") {
         support::Response p = support::request(f.port, "POST", "/hello", "x");
         REQUIRE(p.outcome == Outcome::ok);
         CHECK(p.status == 405);
-        CHECK(tokens(p.header("Allow")) == std::set<std::string>{"GET", "HEAD"});
+        CHECK(tokens(p.header("Allow")) == std::set<std::string>{"GET", "HEAD", "OPTIONS"});
     }
     SECTION("path parameter and trailing wildcard") {
         support::Response u = support::get(f.port, "/users/42");
@@ -588,6 +588,73 @@ TEST_CASE("routing: 404, 405 with Allow, params, wildcard", "[http]") {
         CHECK(t.status == 200);
         CHECK(t.body == "posted");
     }
+}
+
+TEST_CASE("OPTIONS: answered by the router with Allow, unless a handler takes it", "[http]") {
+    std::atomic<int> options_calls{0}, not_found_calls{0};
+    Fixture f(gh::Options{}, [&](gh::Server& srv) {
+        srv.handle("OPTIONS", "/cors", [&](const gh::Request&, gh::Response& res) {
+            ++options_calls;
+            res.set_header("Access-Control-Allow-Methods", "GET, PUT");
+            res.text("preflight");
+        });
+        srv.put("/cors", [](const gh::Request&, gh::Response& res) { res.text("put"); });
+        srv.not_found([&](const gh::Request&, gh::Response& res) {
+            ++not_found_calls;
+            res.text("custom 404");
+        });
+    });
+    Client c;
+    REQUIRE(c.connect(f.port));
+    SECTION("OPTIONS * lists every method the server has, no handler runs") {
+        REQUIRE(c.send("OPTIONS * HTTP/1.1\r\nHost: t\r\n\r\n"));
+        support::Response r = c.read_response();
+        REQUIRE(r.outcome == Outcome::ok);
+        CHECK(r.status == 204);
+        INFO("Allow: " << r.header("Allow"));
+        CHECK(tokens(r.header("Allow")) ==
+              std::set<std::string>{"GET", "HEAD", "POST", "PUT", "OPTIONS"});
+        CHECK(r.body.empty());
+        CHECK(not_found_calls.load() == 0);
+        CHECK(options_calls.load() == 0);
+    }
+    SECTION("OPTIONS on a GET route: 204 with that path's methods") {
+        REQUIRE(c.send("OPTIONS /hello HTTP/1.1\r\nHost: t\r\n\r\n"));
+        support::Response r = c.read_response();
+        REQUIRE(r.outcome == Outcome::ok);
+        CHECK(r.status == 204);
+        CHECK(tokens(r.header("Allow")) == std::set<std::string>{"GET", "HEAD", "OPTIONS"});
+        CHECK(f.hello_calls.load() == 0);
+        REQUIRE(c.send("OPTIONS /things HTTP/1.1\r\nHost: t\r\n\r\n"));
+        support::Response t = c.read_response();
+        REQUIRE(t.outcome == Outcome::ok);
+        CHECK(t.status == 204);
+        CHECK(tokens(t.header("Allow")) == std::set<std::string>{"GET", "HEAD", "POST", "OPTIONS"});
+    }
+    SECTION("a handler registered for OPTIONS answers instead") {
+        REQUIRE(c.send("OPTIONS /cors HTTP/1.1\r\nHost: t\r\n\r\n"));
+        support::Response r = c.read_response();
+        REQUIRE(r.outcome == Outcome::ok);
+        CHECK(r.status == 200);
+        CHECK(r.body == "preflight");
+        CHECK(r.header("Access-Control-Allow-Methods") == "GET, PUT");
+        CHECK(options_calls.load() == 1);
+    }
+    SECTION("OPTIONS on an unknown path: 404 from not_found") {
+        REQUIRE(c.send("OPTIONS /nope HTTP/1.1\r\nHost: t\r\n\r\n"));
+        support::Response r = c.read_response();
+        REQUIRE(r.outcome == Outcome::ok);
+        CHECK(r.status == 404);
+        CHECK(not_found_calls.load() == 1);
+    }
+    // the connection lives on after the router's answer
+    REQUIRE(c.send("GET /hello HTTP/1.1\r\nHost: t\r\n\r\n"));
+    support::Response h = c.read_response();
+    REQUIRE(h.outcome == Outcome::ok);
+    CHECK(h.status == 200);
+    CHECK(h.body == "hello");
+    // asterisk-form is for OPTIONS only
+    expect_rejected(f, "GET * HTTP/1.1\r\nHost: t\r\n\r\n", 400);
 }
 
 TEST_CASE("routing: a custom not_found handler", "[http]") {
@@ -700,6 +767,34 @@ TEST_CASE("request body: chunked with extensions and a trailer", "[http]") {
     REQUIRE(r2.outcome == Outcome::ok);
     CHECK(r2.status == 200);
     CHECK(r2.body == "hello");
+}
+
+TEST_CASE("chunk extensions: each form RFC 9112 allows is accepted", "[http]") {
+    Fixture f;
+    const char* lines[] = {"5;a", "5;a=b", "5 ;a=b", "5\t; a = b", "5;a=\"quoted \\\" value\"",
+                           "5;a=\"x\" ;b", "5;a;b;c=d", "5;a=b \t;c"};
+    for (const char* line : lines) {
+        INFO("chunk line: " << printable(line));
+        Client c;
+        REQUIRE(c.connect(f.port));
+        REQUIRE(c.send("POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"s +
+                       line + "\r\nhello\r\n0;last=1\r\n\r\n"));
+        support::Response r = c.read_response();
+        REQUIRE(r.outcome == Outcome::ok);
+        CHECK(r.status == 200);
+        CHECK(r.body == "hello");
+    }
+}
+
+TEST_CASE("an empty Host is accepted with an absolute-form target", "[http]") {
+    Fixture f;
+    Client c;
+    REQUIRE(c.connect(f.port));
+    REQUIRE(c.send("GET http://t/hello HTTP/1.1\r\nHost:\r\n\r\n"));
+    support::Response r = c.read_response();
+    REQUIRE(r.outcome == Outcome::ok);
+    CHECK(r.status == 200);
+    CHECK(r.body == "hello");
 }
 
 TEST_CASE("request body: exactly max_body_bytes is accepted", "[http]") {
@@ -1103,6 +1198,25 @@ std::vector<Rejection> framing_rejections() {
         {"overflowing chunk size",
          kPost + "Transfer-Encoding: chunked\r\n\r\n10000000000000005\r\nhello\r\n0\r\n\r\n",
          400, 413},
+        // RFC 9112 §7.1.1: chunk-ext = *( BWS ";" BWS name [ BWS "=" BWS value ] )
+        {"chunk line with a bare semicolon",
+         kPost + "Transfer-Encoding: chunked\r\n\r\n5;\r\nhello\r\n0\r\n\r\n", 400, 0},
+        {"chunk extension name with a space in it",
+         kPost + "Transfer-Encoding: chunked\r\n\r\n5;a b\r\nhello\r\n0\r\n\r\n", 400, 0},
+        {"chunk extension without a name",
+         kPost + "Transfer-Encoding: chunked\r\n\r\n5;=x\r\nhello\r\n0\r\n\r\n", 400, 0},
+        {"chunk extension name that is not a token",
+         kPost + "Transfer-Encoding: chunked\r\n\r\n5;a@b=1\r\nhello\r\n0\r\n\r\n", 400, 0},
+        {"chunk extension value left empty",
+         kPost + "Transfer-Encoding: chunked\r\n\r\n5;a=\r\nhello\r\n0\r\n\r\n", 400, 0},
+        {"chunk extension quoted value never closed",
+         kPost + "Transfer-Encoding: chunked\r\n\r\n5;a=\"x\r\nhello\r\n0\r\n\r\n", 400, 0},
+        {"chunk size followed by a space",
+         kPost + "Transfer-Encoding: chunked\r\n\r\n5 \r\nhello\r\n0\r\n\r\n", 400, 0},
+        {"chunk size followed by a tab",
+         kPost + "Transfer-Encoding: chunked\r\n\r\n5\t\r\nhello\r\n0\r\n\r\n", 400, 0},
+        {"last chunk followed by a space",
+         kPost + "Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0 \r\n\r\n", 400, 0},
     };
 }
 
@@ -1138,6 +1252,25 @@ std::vector<Rejection> syntax_rejections() {
         {"HTTP/2.0 request line", "GET /hello HTTP/2.0\r\nHost: t\r\n\r\n", 505, 0},
         {"garbage version", "GET /hello HTTX/1.1\r\nHost: t\r\n\r\n", 400, 0},
         {"lower-case HTTP-name", "GET /hello http/1.1\r\nHost: t\r\n\r\n", 400, 0},
+        // RFC 9112 §3.2: no fragment in a request-target
+        {"fragment in the target", "GET /hello#frag HTTP/1.1\r\nHost: t\r\n\r\n", 400, 0},
+        {"fragment after a query", "GET /hello?a=1#frag HTTP/1.1\r\nHost: t\r\n\r\n", 400, 0},
+        // RFC 3986 §2: raw bytes outside ASCII must be percent-encoded
+        {"raw UTF-8 in the target", "GET /caf\xc3\xa9 HTTP/1.1\r\nHost: t\r\n\r\n", 400, 0},
+        {"overlong UTF-8 in the target", "GET /\xc0\xaf HTTP/1.1\r\nHost: t\r\n\r\n", 400, 0},
+        {"byte 0xff in the query", "GET /hello?q=\xff HTTP/1.1\r\nHost: t\r\n\r\n", 400, 0},
+        // RFC 9112 §3.2: an origin-form target has an authority, so Host may not be empty
+        {"empty Host on an origin-form request", "GET /hello HTTP/1.1\r\nHost:\r\n\r\n", 400,
+         0},
+        {"Host of only whitespace", "GET /hello HTTP/1.1\r\nHost:   \r\n\r\n", 400, 0},
+        {"empty Host on an HTTP/1.0 origin-form request",
+         "GET /hello HTTP/1.0\r\nHost:\r\n\r\n", 400, 0},
+        // RFC 9112 §3: a method longer than any implemented SHOULD get 501,
+        // bounded on its own before the request-line limit (414)
+        {"100 KB method token", std::string(100 * 1000, 'G') + " /hello HTTP/1.1\r\nHost: t\r\n\r\n",
+         501, 0},
+        {"100 KB method token, still arriving", std::string(100 * 1000, 'G'), 501, 0},
+        {"33-byte method", std::string(33, 'M') + " /hello HTTP/1.1\r\nHost: t\r\n\r\n", 501, 0},
     };
 }
 
