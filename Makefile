@@ -7,7 +7,8 @@
 #   make check   -Werror builds with g++ and clang++, -fno-exceptions, two TUs
 #   make fuzz    a bounded libFuzzer run (FUZZ_SECONDS, default 60)
 #   make stress  the stress suite (STRESS_ARGS=--sanitizer=tsan|asan)
-#   make bench   benchmarks against Go, cpp-httplib and nginx (BENCH_ARGS=--smoke)
+#   make bench   benchmarks against Go, cpp-httplib and nginx (BENCH_ARGS=--smoke),
+#                with the concurrency scenario (bench/concurrency.sh)
 #   make install PREFIX=...   header + CMake package + pkg-config file
 #   make consumer  consumer projects: find_package, add_subdirectory, FetchContent, -I
 #   make clean
@@ -91,8 +92,10 @@ stress:
 	bash stress/run.sh $(STRESS_ARGS)
 
 # bench: graceful_http against Go net/http, cpp-httplib and nginx (installs
-# wrk, golang-go, libcpp-httplib-dev, nginx-light when missing; ~15 min).
-# BENCH_ARGS=--smoke for a ~1 minute run. Results: bench/RESULTS.md.
+# wrk, golang-go, libcpp-httplib-dev, nginx-light when missing; ~22 min),
+# ending with bench/concurrency.sh (keep-alive at 64, 1,000 and 4,000
+# connections: req/s, p50, p99, max). BENCH_ARGS=--smoke for a ~2 minute run.
+# Results: bench/RESULTS.md.
 BENCH_ARGS ?=
 bench:
 	bash bench/run.sh $(BENCH_ARGS)

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # bench/run.sh -- graceful_http against Go net/http, cpp-httplib and nginx.
 #
-#   bash bench/run.sh            full run (~15 min): 10 s per wrk run, 3 rounds
-#   bash bench/run.sh --smoke    short run (~1 min) for CI: 2 s per wrk run, 1 round
+#   bash bench/run.sh            full run (~22 min): 10 s per wrk run, 3 rounds
+#   bash bench/run.sh --smoke    short run (~2 min) for CI: 2 s per wrk run, 1 round
 #   --nice N    autogroup nice (-20..19) for the servers and load generators;
 #               default 0. On a machine shared with other work, -19 makes the
 #               figures far less noisy (at the others' expense while it runs).
@@ -25,6 +25,8 @@
 # Only 127.0.0.1 is used. Every server is started by this script and
 # stopped by its own pid. Prints one table at the end (also written to
 # build/bench/table.md; every raw figure goes to build/bench/raw.txt).
+# Last phase: bench/concurrency.sh (keep-alive at 64, 1,000 and 4,000
+# connections, latency percentiles; its own table, build/bench/concurrency.md).
 set -u
 repo=$(cd "$(dirname "$0")/.." && pwd)
 out="$repo/build/bench"
@@ -35,7 +37,7 @@ while [ $# -gt 0 ]; do
     --smoke) mode=smoke ;;
     --full) mode=full ;;
     --nice) NICE=${2:-0}; shift ;;
-    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown argument $1" >&2; exit 2 ;;
   esac
   shift
@@ -373,3 +375,11 @@ END {
   echo
   cat "$out/table.md"
 } | tee -a "$raw"
+
+# ---- concurrency (issue 14): keep-alive GET / at 64, 1,000 and 4,000 connections ----
+# Last, so that the TIME_WAIT sockets of its 4,000-connection runs are not
+# in the way of the phases above. Prints its own table.
+log "== concurrency: bench/concurrency.sh"
+conc_args=(--nice "$NICE")
+[ "$mode" = smoke ] && conc_args+=(--smoke)
+bash "$repo/bench/concurrency.sh" "${conc_args[@]}" | tee -a "$raw"

@@ -3,7 +3,7 @@
 // Debian's libcpp-httplib-dev, for bench/run.sh.
 //
 //   httplib_peer [--host ADDR] [--port N] [--grace-ms N] [--drain-delay-ms N]
-//                [--threads N] [--thread-per-conn] [--idle-interval-ms N]
+//                [--threads N] [--thread-per-conn] [--idle-interval-ms N] [--backlog N]
 //
 // Tuned as a user would for a benchmark: keep-alive is not capped at
 // httplib's default of 5 requests per connection; --threads sizes the
@@ -15,6 +15,11 @@
 // connection wakes to poll (httplib's default is 10 ms: at ~900 idle
 // connections those wake-ups alone saturate a core; bench/run.sh passes
 // 1000 for the idle-connection scenario).
+// --backlog re-listens the bound socket with that backlog: Debian's
+// libcpp-httplib is built with its default CPPHTTPLIB_LISTEN_BACKLOG of 5,
+// so without it a burst of connections overflows the accept queue and the
+// kernel drops their SYNs (bench/concurrency.sh passes 1024, as our server
+// and nginx use).
 // SIGTERM/SIGINT: /healthz 503 for --drain-delay-ms, then stop(), which
 // closes the listener and lets the pool finish; exit 0, or 3 if that takes
 // longer than --grace-ms (or on a second signal).
@@ -31,6 +36,7 @@
 #include <thread>
 
 #include <pthread.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 namespace {
@@ -67,7 +73,7 @@ std::atomic<bool> g_draining{false};
 int main(int argc, char** argv) {
     std::string host = "127.0.0.1";
     int port = 8080;
-    long grace_ms = 10000, drain_ms = 0, threads = 64, idle_ms = -1;
+    long grace_ms = 10000, drain_ms = 0, threads = 64, idle_ms = -1, backlog = 0;
     bool per_conn = false;
     for (int i = 1; i < argc; ++i) {
         std::string f = argv[i];
@@ -86,6 +92,7 @@ int main(int argc, char** argv) {
         else if (f == "--threads") threads = std::atol(val().c_str());
         else if (f == "--thread-per-conn") per_conn = true;
         else if (f == "--idle-interval-ms") idle_ms = std::atol(val().c_str());
+        else if (f == "--backlog") backlog = std::atol(val().c_str());
         else {
             std::fprintf(stderr, "httplib_peer: unknown flag %s\n", f.c_str());
             return 2;
@@ -106,6 +113,11 @@ int main(int argc, char** argv) {
     svr.set_keep_alive_timeout(60);
     svr.set_tcp_nodelay(true);
     if (idle_ms >= 0) svr.set_idle_interval(idle_ms / 1000, (idle_ms % 1000) * 1000);
+    int listen_fd = -1; // captured to re-listen with --backlog
+    svr.set_socket_options([&listen_fd](socket_t sock) {
+        httplib::default_socket_options(sock);
+        listen_fd = sock;
+    });
 
     svr.Get("/", [](const httplib::Request&, httplib::Response& res) {
         res.set_content("hello, world\n", "text/plain");
@@ -135,6 +147,10 @@ int main(int argc, char** argv) {
     else if (!svr.bind_to_port(host, port)) bound = -1;
     if (bound <= 0) {
         std::fprintf(stderr, "httplib_peer: listen %s:%d: bind failed\n", host.c_str(), port);
+        return 1;
+    }
+    if (backlog > 0 && (listen_fd < 0 || ::listen(listen_fd, static_cast<int>(backlog)) != 0)) {
+        std::fprintf(stderr, "httplib_peer: listen backlog %ld failed\n", backlog);
         return 1;
     }
     bool v6 = host.find(':') != std::string::npos;
