@@ -262,8 +262,12 @@ struct Options {
     // (not refused, not reset) until a connection ends. Default 0: no cap.
     std::size_t max_connections = 0;
 
-    // listen_backlog is passed to listen(2). Default 1024.
-    int listen_backlog = 1024;
+    // listen_backlog is passed to listen(2): how many connections the
+    // kernel completes and queues before the server accepts them. When
+    // it is full, new handshakes stall for a SYN retransmission (1 s and
+    // more). Default 4096, as Go (which asks the kernel's somaxconn); the
+    // kernel caps it at net.core.somaxconn (4096 on Linux since 5.4).
+    int listen_backlog = 4096;
 
     // thread_stack_size is the stack of each connection thread; handlers
     // run on it. Default 256 KiB. Must be >= 64 KiB.
@@ -1400,7 +1404,8 @@ struct Conn {
     int fd = -1;
     bool from_backlog = false;
     TimePoint accepted_at;
-    pthread_t tid{};        // guarded by Core::mu_
+    pthread_t tid{};        // guarded by Core::mu_, valid once has_tid
+    bool has_tid = false;   // guarded by Core::mu_: set by thread_started or spawn
     std::size_t slot = 0;   // guarded by Core::mu_: index in Core::conns_
     bool detached = false;  // guarded by Core::mu_
     std::atomic<bool> cancelled{false};
@@ -1517,13 +1522,15 @@ public:
     };
     Spare* conn_exited(Conn* c, Spare* spare);
     Conn* next_conn(Spare& spare);
+    void help_accept(TimePoint now);
+    void thread_started(Conn* c);
 
 private:
     void begin_shutdown_locked(Duration timeout, bool force);
     void begin_stopping_locked();
     void force_locked();
     void spawn(int fd, bool from_backlog);
-    int start_thread_locked(Conn* c);
+    int start_thread(Conn* c);
     void accept_loop();
     void drain_backlog_and_close_listener();
     void finish_drain();
@@ -1557,6 +1564,11 @@ private:
     std::vector<Spare*> spares_;       // guarded by mu_: waiting threads, newest last
     std::vector<std::unique_ptr<Spare>> spare_pool_; // guarded by mu_: every Spare made
     std::vector<Spare*> spare_free_;   // guarded by mu_: Spares no thread holds
+    // For help_accept, read without mu_:
+    std::atomic<int> help_fd_{-1};            // the listener while helpers may accept, else -1
+    std::atomic<std::size_t> helpers_{0};     // threads inside help_accept
+    std::atomic<Clock::rep> next_help_at_{0}; // steady-clock ticks: no helper before then
+    std::atomic<std::size_t> open_conns_{0};  // conns_.size()
     // Per-request counters are atomics: the request path takes no lock
     // shared by all connections unless a drain counter changes.
     std::atomic<std::size_t> active_requests_{0};
@@ -1647,10 +1659,20 @@ constexpr std::chrono::milliseconds kHandshakeGrace{10};
 // the sender waking a sleeping thread on another core (an interrupt; on
 // a VM an exit). Measured: +20 % new connections per second (bench/).
 constexpr int kSpinTries = 20;
+// Spinning pays only while the core has idle time: with many connections
+// sched_yield() hands the core to each of them in turn, so a yield waits
+// for all of them (at 1,000 connections, tens of ms). No spin from here on.
+constexpr std::size_t kSpinMaxConns = 64;
 
 // A spare connection thread (Options::spare_threads) ends after this long
 // without a connection.
 constexpr std::chrono::seconds kSpareLinger{5};
+
+// Connection threads accept for the acceptor (Core::help_accept). After an
+// accept() that found the queue empty, none tries again for kHelpInterval:
+// at most ~1,000 extra accept() calls a second, however many requests a
+// second are served.
+constexpr std::chrono::milliseconds kHelpInterval{1};
 
 // refuse_new_handshakes attaches a classic BPF filter to a TCP listener
 // that drops pure SYNs (SYN without ACK). No new connection can then
@@ -1968,6 +1990,7 @@ inline void Core::begin_stopping_locked() {
     if (phase_.load() >= Phase::stopping) return;
     stop_began_ = Clock::now();
     phase_ = Phase::stopping;
+    help_fd_.store(-1); // no helper starts accepting now; the drain waits for one that did
     for (Spare* s : spares_) { // they end now; finish_drain joins them
         s->quit = true;
         finished_.push_back(s->tid);
@@ -2030,6 +2053,7 @@ inline Error Core::serve() {
         serve_running_ = true;
         controller_claimed_ = true;
         phase_ = Phase::serving;
+        help_fd_.store(listen_fd_);
     }
     accept_loop();
     drain_backlog_and_close_listener();
@@ -2055,10 +2079,14 @@ inline void Core::accept_loop() {
             if (phase_.load() >= Phase::stopping) return;
             // At the cap, stop calling accept(): new clients wait in the
             // kernel backlog instead of being refused.
-            if (opt_.max_connections > 0 && conns_.size() >= opt_.max_connections) {
+            // Connections that helpers (help_accept) are accepting count.
+            auto at_cap = [&] {
+                return opt_.max_connections > 0 &&
+                       conns_.size() + helpers_.load() >= opt_.max_connections;
+            };
+            if (at_cap()) {
                 cv_.wait_until(lk, wake_at, [&] {
-                    return conns_.size() < opt_.max_connections ||
-                           phase_.load() != Phase::serving || !finished_.empty();
+                    return !at_cap() || phase_.load() != Phase::serving || !finished_.empty();
                 });
                 continue;
             }
@@ -2074,7 +2102,8 @@ inline void Core::accept_loop() {
             if (w != Wait::ready) continue;
         }
         int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
-        for (int spin = 0; ready && fd < 0 && errno == EAGAIN && spin < kSpinTries; ++spin) {
+        bool spin_ok = open_conns_.load(std::memory_order_relaxed) < kSpinMaxConns;
+        for (int spin = 0; ready && spin_ok && fd < 0 && errno == EAGAIN && spin < kSpinTries; ++spin) {
             ::sched_yield(); // see kSpinTries
             fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
         }
@@ -2099,6 +2128,9 @@ inline void Core::drain_backlog_and_close_listener() {
     // (the kernel would reset it, request and all). Handshakes already
     // under way complete: we wait for them while the kernel reports any on
     // our port, at most kHandshakeGrace without a new one landing.
+    // A connection thread may still be inside help_accept(): it stops at
+    // its next accept (help_fd_ is -1 from stopping on), never blocking.
+    while (helpers_.load() != 0) std::this_thread::yield();
     bool filtered = owns_listener_ && listen_fd_ >= 0 && refuse_new_handshakes(listen_fd_);
     TimePoint grace_end = Clock::now() + kHandshakeGrace;
     // Bounded: under a flood of new connections the queue may never be
@@ -2135,7 +2167,7 @@ inline void Core::finish_drain() {
     if (!conns_.empty()) {
         cv_.wait_for(lk, kForceGrace, [&] { return conns_.empty(); });
         for (Conn* c : conns_) { // stuck in user code: keeps the Core alive
-            ::pthread_detach(c->tid);
+            if (c->has_tid) ::pthread_detach(c->tid); // else thread_started does
             c->detached = true;
         }
     }
@@ -2272,6 +2304,7 @@ inline void* connection_thread(void* arg) {
     Conn* conn = start->conn;
     start.reset();
     current_core() = core.get();
+    core->thread_started(conn);
     Core::Spare* spare = nullptr;
     while (conn != nullptr) {
         conn->run();
@@ -2282,17 +2315,30 @@ inline void* connection_thread(void* arg) {
     return nullptr; // `core` may be the last owner: the Core ends here
 }
 
-// start_thread_locked creates the thread for `c`; under mu_, so that
-// c->tid is set before anyone can read it.
-inline int Core::start_thread_locked(Conn* c) {
+// start_thread creates the thread for `c`, without mu_: creating a
+// thread can take long on a busy machine (the stack's mmap waits for the
+// process's memory map), and every accept would wait behind it. The
+// thread records its own tid (thread_started), so `c` is never touched
+// here once the thread may run.
+inline int Core::start_thread(Conn* c) {
     auto start = std::make_unique<ThreadStart>(ThreadStart{shared_from_this(), c});
     pthread_attr_t attr;
     ::pthread_attr_init(&attr);
     ::pthread_attr_setstacksize(&attr, opt_.thread_stack_size);
-    int rc = ::pthread_create(&c->tid, &attr, connection_thread, start.get());
+    pthread_t tid{};
+    int rc = ::pthread_create(&tid, &attr, connection_thread, start.get());
     ::pthread_attr_destroy(&attr);
     if (rc == 0) static_cast<void>(start.release()); // now owned by the thread
     return rc;
+}
+
+// thread_started: a new connection thread records its tid, and detaches
+// itself if the drain already gave up on its connection (finish_drain).
+inline void Core::thread_started(Conn* c) {
+    std::lock_guard<std::mutex> lk(mu_);
+    c->tid = ::pthread_self();
+    c->has_tid = true;
+    if (c->detached) ::pthread_detach(c->tid);
 }
 
 inline void Core::spawn(int fd, bool from_backlog) {
@@ -2302,33 +2348,42 @@ inline void Core::spawn(int fd, bool from_backlog) {
     conn->from_backlog = from_backlog;
     conn->accepted_at = Clock::now();
     std::unique_lock<std::mutex> lk(mu_);
-    int rc = EAGAIN;
+    if (forced_) {
+        lk.unlock();
+        ::close(fd); // the client sees EOF
+        return;
+    }
+    Conn* c = conn.release(); // registered: owned by conns_ from here
+    c->slot = conns_.size();
+    c->id = ++connections_total_;
+    conns_.push_back(c);
+    open_conns_.store(conns_.size());
     Spare* woken = nullptr;
-    if (!forced_) {
-        conn->slot = conns_.size();
-        conn->id = connections_total_ + 1;
-        conns_.push_back(conn.get());
-        if (!spares_.empty()) { // a waiting thread takes it: no thread to create
-            woken = spares_.back();
-            spares_.pop_back();
-            conn->tid = woken->tid;
-            woken->conn = conn.get();
-            rc = 0;
-        } else {
-            rc = start_thread_locked(conn.get());
-        }
-        if (rc == 0) {
-            ++connections_total_;
-            static_cast<void>(conn.release());
-        } else {
-            conns_.pop_back();
-        }
+    if (!spares_.empty()) { // a waiting thread takes it: no thread to create
+        woken = spares_.back();
+        spares_.pop_back();
+        c->tid = woken->tid;
+        c->has_tid = true;
+        woken->conn = c;
     }
     lk.unlock();
     // After unlocking, so the spare does not wake into a held mutex; a
     // Spare outlives its thread's use of it (see Spare).
-    if (woken != nullptr) woken->cv.notify_one();
-    if (rc != 0) ::close(fd); // no thread (or forced): the client sees EOF
+    if (woken != nullptr) {
+        woken->cv.notify_one();
+        return;
+    }
+    if (start_thread(c) == 0) return;
+    lk.lock(); // no thread: unregister, as conn_exited would
+    Conn* last = conns_.back();
+    last->slot = c->slot;
+    conns_[c->slot] = last;
+    conns_.pop_back();
+    open_conns_.store(conns_.size());
+    cv_.notify_all();
+    lk.unlock();
+    ::close(fd); // the client sees EOF
+    delete c;
 }
 
 // conn_exited unregisters a finished connection and decides, in the same
@@ -2343,6 +2398,7 @@ inline Core::Spare* Core::conn_exited(Conn* c, Spare* spare) {
         last->slot = c->slot;
         conns_[c->slot] = last;
         conns_.pop_back();
+        open_conns_.store(conns_.size());
         bool stay = !c->detached && phase_.load() < Phase::stopping && !forced_ &&
                     spares_.size() < opt_.spare_threads;
         if (stay) {
@@ -2353,12 +2409,12 @@ inline Core::Spare* Core::conn_exited(Conn* c, Spare* spare) {
                 spare_pool_.push_back(std::make_unique<Spare>());
                 spare = spare_pool_.back().get();
             }
-            spare->tid = c->tid;
+            spare->tid = ::pthread_self(); // conn_exited runs on c's own thread
             spare->conn = nullptr;
             spare->quit = false;
             spares_.push_back(spare);
         } else {
-            if (!c->detached) finished_.push_back(c->tid);
+            if (!c->detached) finished_.push_back(::pthread_self());
             if (spare != nullptr) spare_free_.push_back(spare);
             spare = nullptr;
         }
@@ -2386,6 +2442,35 @@ inline Conn* Core::next_conn(Spare& spare) {
         return nullptr;
     }
     return spare.conn;
+}
+
+// help_accept: a connection thread, between two requests, accepts one
+// connection for the acceptor. Under many busy connections the acceptor
+// is one thread among hundreds that all want the core, and the kernel's
+// fair scheduler makes a thread that does the accept work for everyone
+// wait its turn behind all of them (measured at 1,000 connections: ~170
+// ms in the run queue per wake-up, connections queued for seconds; see
+// bench/RESULTS.md). Spread over threads that run anyway, one accept
+// each, the work waits for nobody. While accepts succeed every thread
+// helps; after one finds the queue empty, none tries for kHelpInterval.
+// Under max_connections a helper leaves room for the acceptor's own
+// accept in flight, and the acceptor counts helpers in flight, so the cap
+// holds exactly.
+inline void Core::help_accept(TimePoint now) {
+    if (now.time_since_epoch().count() < next_help_at_.load(std::memory_order_relaxed))
+        return; // the common case: one relaxed load per request
+    std::size_t others = helpers_.fetch_add(1); // seq_cst: pairs with the drain's wait
+    int lfd = help_fd_.load();                  // -1 once stopping: the backlog is the drain's
+    std::size_t cap = opt_.max_connections;
+    bool room = cap == 0 || open_conns_.load() + others + 2 <= cap;
+    int fd = lfd >= 0 && room ? ::accept4(lfd, nullptr, nullptr, SOCK_CLOEXEC) : -1;
+    if (fd >= 0) spawn(fd, false);
+    else next_help_at_.store((now + kHelpInterval).time_since_epoch().count(), std::memory_order_relaxed);
+    helpers_.fetch_sub(1);
+    if (cap > 0) { // the acceptor may wait for helpers in flight (accept_loop)
+        std::lock_guard<std::mutex> lk(mu_);
+        cv_.notify_all();
+    }
 }
 
 // ---- Core: routing ----
@@ -2452,7 +2537,10 @@ inline void Conn::run() {
     bool linger = false;
     while (wait_for_request()) {
         Next next = serve_one();
-        if (next == Next::keep_alive) continue;
+        if (next == Next::keep_alive) {
+            core->help_accept(head_started_at); // cheap unless its turn came
+            continue;
+        }
         linger = next == Next::linger;
         break;
     }
@@ -2476,7 +2564,8 @@ inline bool Conn::wait_for_request() {
         // Most clients send their request right after connecting: when it
         // is already here, one recv() replaces poll() + recv().
         Read r = read_more(no_deadline());
-        for (int spin = 0; r == Read::again && spin < kSpinTries; ++spin) {
+        bool spin_ok = core->open_conns_.load(std::memory_order_relaxed) < kSpinMaxConns;
+        for (int spin = 0; spin_ok && r == Read::again && spin < kSpinTries; ++spin) {
             ::sched_yield(); // see kSpinTries
             r = read_more(no_deadline());
         }
