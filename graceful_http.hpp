@@ -66,8 +66,12 @@
 // LIMITATIONS (and what to do about them)
 //   - No TLS: put a reverse proxy (nginx, haproxy) in front.
 //   - No HTTP/2: the proxy can speak it to clients.
-//   - One thread per connection: fine for thousands of connections, not
-//     for hundreds of thousands; set Options::max_connections. When a
+//   - One thread per connection: thousands of connections are accepted
+//     promptly (busy connection threads accept for the acceptor), but the
+//     kernel schedules them, not a FIFO: at 1,000 busy keep-alive
+//     connections on one core p99 is ~0.1 s and a few requests still wait
+//     seconds (bench/concurrency.sh). Not for hundreds of thousands; set
+//     Options::max_connections. When a
 //     connection ends its thread may wait as a spare for the next one
 //     (Options::spare_threads), so thread-local state in a handler can
 //     outlive one connection.
