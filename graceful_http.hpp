@@ -1372,6 +1372,13 @@ inline std::atomic<void (*)()>& idle_read_hook() {
     return hook;
 }
 
+// A hook for tests only: called, when set, by the acceptor before each
+// accept(), so a test can hold the acceptor as a busy core would.
+inline std::atomic<void (*)()>& accept_hook() {
+    static std::atomic<void (*)()> hook{nullptr};
+    return hook;
+}
+
 // errno_text: strerror is not thread-safe; the error category is.
 inline std::string errno_text(int err) { return std::system_category().message(err); }
 
@@ -1535,6 +1542,7 @@ private:
     void force_locked();
     void spawn(int fd, bool from_backlog);
     int start_thread(Conn* c);
+    void unregister_locked(Conn* c);
     void accept_loop();
     void drain_backlog_and_close_listener();
     void finish_drain();
@@ -2105,6 +2113,7 @@ inline void Core::accept_loop() {
             }
             if (w != Wait::ready) continue;
         }
+        if (auto hook = accept_hook().load()) hook();
         int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
         bool spin_ok = open_conns_.load(std::memory_order_relaxed) < kSpinMaxConns;
         for (int spin = 0; ready && spin_ok && fd < 0 && errno == EAGAIN && spin < kSpinTries; ++spin) {
@@ -2345,6 +2354,15 @@ inline void Core::thread_started(Conn* c) {
     if (c->detached) ::pthread_detach(c->tid);
 }
 
+// unregister_locked removes `c` from conns_ (the last one takes its slot).
+inline void Core::unregister_locked(Conn* c) {
+    Conn* last = conns_.back();
+    last->slot = c->slot;
+    conns_[c->slot] = last;
+    conns_.pop_back();
+    open_conns_.store(conns_.size());
+}
+
 inline void Core::spawn(int fd, bool from_backlog) {
     auto conn = std::make_unique<Conn>();
     conn->core = this;
@@ -2379,11 +2397,7 @@ inline void Core::spawn(int fd, bool from_backlog) {
     }
     if (start_thread(c) == 0) return;
     lk.lock(); // no thread: unregister, as conn_exited would
-    Conn* last = conns_.back();
-    last->slot = c->slot;
-    conns_[c->slot] = last;
-    conns_.pop_back();
-    open_conns_.store(conns_.size());
+    unregister_locked(c);
     cv_.notify_all();
     lk.unlock();
     ::close(fd); // the client sees EOF
@@ -2398,11 +2412,7 @@ inline Core::Spare* Core::conn_exited(Conn* c, Spare* spare) {
     int fd = c->fd;
     {
         std::lock_guard<std::mutex> lk(mu_);
-        Conn* last = conns_.back();
-        last->slot = c->slot;
-        conns_[c->slot] = last;
-        conns_.pop_back();
-        open_conns_.store(conns_.size());
+        unregister_locked(c);
         bool stay = !c->detached && phase_.load() < Phase::stopping && !forced_ &&
                     spares_.size() < opt_.spare_threads;
         if (stay) {
@@ -2453,8 +2463,8 @@ inline Conn* Core::next_conn(Spare& spare) {
 // is one thread among hundreds that all want the core, and the kernel's
 // fair scheduler makes a thread that does the accept work for everyone
 // wait its turn behind all of them (measured at 1,000 connections: ~170
-// ms in the run queue per wake-up, connections queued for seconds; see
-// bench/RESULTS.md). Spread over threads that run anyway, one accept
+// ms in the run queue per wake-up, connections queued for seconds:
+// bench/concurrency.sh --trace). Spread over threads that run anyway, one accept
 // each, the work waits for nobody. While accepts succeed every thread
 // helps; after one finds the queue empty, none tries for kHelpInterval.
 // Under max_connections a helper leaves room for the acceptor's own

@@ -162,71 +162,9 @@ export GOCACHE="$out/gocache" GOPATH="$out/gopath" GO111MODULE=off GOPROXY=off G
 ulimit -Hn 65536 2>/dev/null; ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 log "   ulimit -n $(ulimit -n), somaxconn $(cat /proc/sys/net/core/somaxconn 2>/dev/null)"
 
-# ---- process control (the same as run.sh) ----
-on_cpu() { # on_cpu CPU CMD...: exec CMD pinned, in a new session; call only in a subshell
-  local cpu=$1; shift
-  exec setsid sh -c 'echo "$0" > /proc/$$/autogroup 2>/dev/null; exec "$@"' "$NICE" taskset -c "$cpu" "$@"
-}
-real_pid() { # follows setsid/sh/taskset wrappers (should one have forked) down to the server
-  local pid=$1 exe kid
-  for _ in 1 2 3 4 5; do
-    exe=$(readlink "/proc/$pid/exe" 2>/dev/null)
-    case "$exe" in
-      */setsid|*/sh|*/dash|*/bash|*/taskset)
-        kid=$(awk '{print $1}' "/proc/$pid/task/$pid/children" 2>/dev/null)
-        [ -n "$kid" ] || break
-        pid=$kid ;;
-      *) break ;;
-    esac
-  done
-  echo "$pid"
-}
-SRV_PID=""; SRV_PORT=""
-free_port() {
-  local p
-  for _ in $(seq 1 50); do
-    p=$((20000 + RANDOM % 12000))
-    (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
-  done
-  echo 18081
-}
-wait_listening() {
-  local f=$1 line
-  for _ in $(seq 1 100); do
-    line=$(head -n 1 "$f" 2>/dev/null)
-    case "$line" in listening\ on\ http://*) SRV_PORT=${line##*:}; return 0 ;; esac
-    kill -0 "$SRV_PID" 2>/dev/null || return 1
-    sleep 0.05
-  done
-  return 1
-}
-ngd="$out/nginx-conc"
-nginx_conf() { # as run.sh's, in its own directory
-  mkdir -p "$ngd/tmp"
-  cat > "$ngd/nginx.conf" <<EOF
-worker_processes 1;
-daemon off;
-master_process on;
-pid $ngd/nginx.pid;
-error_log $ngd/error.log warn;
-worker_rlimit_nofile 65536;
-events { worker_connections 20000; }
-http {
-  access_log off;
-  client_body_temp_path $ngd/tmp/body;
-  proxy_temp_path $ngd/tmp/proxy;
-  fastcgi_temp_path $ngd/tmp/fastcgi;
-  uwsgi_temp_path $ngd/tmp/uwsgi;
-  scgi_temp_path $ngd/tmp/scgi;
-  keepalive_requests 1000000000;
-  keepalive_timeout 120s;
-  server {
-    listen 127.0.0.1:$1 backlog=1024;
-    location = / { default_type text/plain; return 200 "hello, world\n"; }
-  }
-}
-EOF
-}
+# ---- process control ----
+NGINX_DIR="$out/nginx-conc"
+. "$repo/bench/procs.sh" # on_cpu, real_pid, free_port, wait_listening, nginx_conf, stop_server
 start_server() { # start_server NAME CONNS: sets SRV_PID (nginx: the master) and SRV_PORT
   local name=$1 conns=$2
   local so="$out/conc.$name.stdout" se="$out/conc.$name.stderr"
@@ -240,7 +178,7 @@ start_server() { # start_server NAME CONNS: sets SRV_PID (nginx: the master) and
       local p try
       for try in 1 2 3; do
         p=$(free_port); nginx_conf "$p"
-        on_cpu $SERVER_CPU "$NGINX" -p "$ngd" -c "$ngd/nginx.conf" > "$so" 2> "$se" & SRV_PID=$!
+        on_cpu $SERVER_CPU "$NGINX" -p "$NGINX_DIR" -c "$NGINX_DIR/nginx.conf" > "$so" 2> "$se" & SRV_PID=$!
         for _ in $(seq 1 100); do
           kill -0 "$SRV_PID" 2>/dev/null || break
           (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null && { echo "listening on http://127.0.0.1:$p" > "$so"; break; }
@@ -259,16 +197,6 @@ start_server() { # start_server NAME CONNS: sets SRV_PID (nginx: the master) and
     "$SERVER_BIN"|"$SERVER_B_BIN"|*/go_peer|*/httplib_peer|*/nginx) ;;
     *) log "!! $name: pid $SRV_PID is not the server"; stop_server; return 1 ;;
   esac
-}
-stop_server() { # TERM (nginx: QUIT) our own pid; KILL after 10 s
-  [ -n "$SRV_PID" ] || return 0
-  local sig=TERM
-  [ -f "$ngd/nginx.pid" ] && [ "$(cat "$ngd/nginx.pid" 2>/dev/null)" = "$SRV_PID" ] && sig=QUIT
-  kill -s $sig "$SRV_PID" 2>/dev/null
-  for _ in $(seq 1 200); do kill -0 "$SRV_PID" 2>/dev/null || break; sleep 0.05; done
-  kill -0 "$SRV_PID" 2>/dev/null && { log "!! pid $SRV_PID did not stop; KILL"; kill -KILL "$SRV_PID" 2>/dev/null; }
-  wait "$SRV_PID" 2>/dev/null
-  SRV_PID=""
 }
 WRK_PID=""
 cleanup() {

@@ -99,78 +99,10 @@ export GOCACHE="$out/gocache" GOPATH="$out/gopath" GO111MODULE=off GOPROXY=off G
 # Room for 10,000 connections on both sides.
 ulimit -Hn 65536 2>/dev/null; ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 
-# on_cpu CPU CMD...: execs CMD pinned to CPU in a new session (its own
-# autogroup, with autogroup nice $NICE). It replaces the calling shell, so
-# call it only in a subshell: `on_cpu ... &` (then $! is CMD's own pid),
-# `$(on_cpu ...)` or `(on_cpu ...)`.
-on_cpu() {
-  local cpu=$1; shift
-  exec setsid sh -c 'echo "$0" > /proc/$$/autogroup 2>/dev/null; exec "$@"' "$NICE" taskset -c "$cpu" "$@"
-}
-# real_pid PID: follows setsid/sh/taskset wrappers (should one have forked)
-# down to the server process itself.
-real_pid() {
-  local pid=$1 exe kid
-  for _ in 1 2 3 4 5; do
-    exe=$(readlink "/proc/$pid/exe" 2>/dev/null)
-    case "$exe" in
-      */setsid|*/sh|*/dash|*/bash|*/taskset)
-        kid=$(awk '{print $1}' "/proc/$pid/task/$pid/children" 2>/dev/null)
-        [ -n "$kid" ] || break
-        pid=$kid ;;
-      *) break ;;
-    esac
-  done
-  echo "$pid"
-}
+NGINX_DIR="$out/nginx"
+. "$repo/bench/procs.sh" # on_cpu, real_pid, free_port, wait_listening, nginx_conf, stop_server
 
 # ---- servers ----
-SRV_PID=""; SRV_PORT=""
-free_port() { # a port nobody listens on now (for nginx, which cannot pick one)
-  local p
-  for _ in $(seq 1 50); do
-    p=$((20000 + RANDOM % 12000)) # below the ephemeral range (32768-)
-    (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
-  done
-  echo 18080
-}
-wait_listening() { # wait_listening FILE: sets SRV_PORT from "listening on http://ADDR:PORT"
-  local f=$1 line
-  for _ in $(seq 1 100); do
-    line=$(head -n 1 "$f" 2>/dev/null)
-    case "$line" in listening\ on\ http://*) SRV_PORT=${line##*:}; return 0 ;; esac
-    kill -0 "$SRV_PID" 2>/dev/null || return 1
-    sleep 0.05
-  done
-  return 1
-}
-nginx_conf() { # nginx_conf PORT: writes $out/nginx/nginx.conf
-  local d="$out/nginx"
-  mkdir -p "$d/tmp"
-  cat > "$d/nginx.conf" <<EOF
-worker_processes 1;
-daemon off;
-master_process on;
-pid $d/nginx.pid;
-error_log $d/error.log warn;
-worker_rlimit_nofile 65536;
-events { worker_connections 20000; }
-http {
-  access_log off;
-  client_body_temp_path $d/tmp/body;
-  proxy_temp_path $d/tmp/proxy;
-  fastcgi_temp_path $d/tmp/fastcgi;
-  uwsgi_temp_path $d/tmp/uwsgi;
-  scgi_temp_path $d/tmp/scgi;
-  keepalive_requests 1000000000;
-  keepalive_timeout 120s;
-  server {
-    listen 127.0.0.1:$1 backlog=1024;
-    location = / { default_type text/plain; return 200 "hello, world\n"; }
-  }
-}
-EOF
-}
 # start_server NAME [EXTRA_ARGS...]: starts it pinned to the server CPU,
 # sets SRV_PID and SRV_PORT. For nginx SRV_PID is the master.
 start_server() {
@@ -185,7 +117,7 @@ start_server() {
       local p try
       for try in 1 2 3; do
         p=$(free_port); nginx_conf "$p"
-        on_cpu $SERVER_CPU "$NGINX" -p "$out/nginx" -c "$out/nginx/nginx.conf" > "$so" 2> "$se" & SRV_PID=$!
+        on_cpu $SERVER_CPU "$NGINX" -p "$NGINX_DIR" -c "$NGINX_DIR/nginx.conf" > "$so" 2> "$se" & SRV_PID=$!
         for _ in $(seq 1 100); do
           kill -0 "$SRV_PID" 2>/dev/null || break
           (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null && { echo "listening on http://127.0.0.1:$p" > "$so"; break; }
@@ -204,16 +136,6 @@ start_server() {
     */demo_server|*/go_peer|*/httplib_peer|*/nginx) ;;
     *) log "!! $name: pid $SRV_PID is not the server"; stop_server; return 1 ;;
   esac
-}
-stop_server() { # SIGTERM (nginx: QUIT, its graceful stop) our own pid; KILL after 10 s
-  [ -n "$SRV_PID" ] || return 0
-  local sig=TERM
-  [ -f "$out/nginx/nginx.pid" ] && [ "$(cat "$out/nginx/nginx.pid" 2>/dev/null)" = "$SRV_PID" ] && sig=QUIT
-  kill -s $sig "$SRV_PID" 2>/dev/null
-  for _ in $(seq 1 200); do kill -0 "$SRV_PID" 2>/dev/null || break; sleep 0.05; done
-  kill -0 "$SRV_PID" 2>/dev/null && { log "!! pid $SRV_PID did not stop; KILL"; kill -KILL "$SRV_PID" 2>/dev/null; }
-  wait "$SRV_PID" 2>/dev/null # reaps it when it is our child
-  SRV_PID=""
 }
 trap 'stop_server' EXIT
 trap 'stop_server; exit 130' INT TERM

@@ -277,3 +277,129 @@ TEST_CASE("threads: a connection handed over by take_over() is non-blocking", "[
     REQUIRE(f >= 0);
     CHECK((f & O_NONBLOCK) != 0);
 }
+
+namespace {
+
+// Holds the acceptor before its accept() while g_accept_hold is set, as a
+// core busy with hundreds of connection threads would (issue 14).
+std::atomic<Gate*> g_accept_hold{nullptr};
+
+void hold_acceptor() {
+    if (Gate* g = g_accept_hold.load()) {
+        g->arrive();
+        g->wait();
+    }
+}
+
+struct AcceptHoldGuard {
+    explicit AcceptHoldGuard(Gate* g) {
+        g_accept_hold = g;
+        gh::detail::accept_hook() = &hold_acceptor;
+    }
+    void release() {
+        if (Gate* g = g_accept_hold.exchange(nullptr)) g->open();
+    }
+    ~AcceptHoldGuard() {
+        release();
+        gh::detail::accept_hook() = nullptr;
+    }
+};
+
+// Keeps `a` busy with requests until `done()` or the slack bound; false
+// on a failed request or at the bound.
+template <class Done>
+bool requests_until(Client& a, Done done) {
+    auto deadline = support::Clock::now() + slack();
+    while (!done()) {
+        if (support::Clock::now() > deadline) return false;
+        if (!a.send("GET / HTTP/1.1\r\nHost: t\r\n\r\n")) return false;
+        if (a.read_response().status != 200) return false;
+    }
+    return true;
+}
+
+} // namespace
+
+TEST_CASE("threads: a busy connection thread accepts for a held acceptor", "[threads]") {
+    std::atomic<int> b_served{0};
+    gh::Server srv;
+    srv.get("/", [](const gh::Request&, gh::Response& res) { res.text("hi\n"); });
+    srv.get("/b", [&](const gh::Request&, gh::Response& res) {
+        ++b_served;
+        res.text("b\n");
+    });
+    listen_local(srv);
+    support::Running run(srv);
+    Client a;
+    first_request(srv, a); // accepted by the acceptor
+    Gate held;
+    AcceptHoldGuard guard(&held);
+    Client b;
+    REQUIRE(b.connect(srv.port()));
+    REQUIRE(b.send("GET /b HTTP/1.1\r\nHost: t\r\n\r\n"));
+    REQUIRE(held.wait_arrived(1)); // the acceptor saw b and is held before its accept()
+    // Only a's requests run now; between two of them a's thread accepts b.
+    CHECK(requests_until(a, [&] { return b_served.load() == 1; }));
+    support::Response rb = b.read_response();
+    CHECK(rb.status == 200);
+    CHECK(rb.body == "b\n");
+    CHECK(held.arrived() == 1); // still inside the hook: it accepted nothing
+    CHECK(srv.stats().connections_total == 2);
+    guard.release();
+    gh::ShutdownReport rep = srv.shutdown(slack());
+    CHECK(rep.drained);
+}
+
+TEST_CASE("threads: with helpers accepting, max_connections still holds exactly", "[threads]") {
+    gh::Options opt;
+    opt.max_connections = 4;
+    gh::Server srv(opt);
+    std::atomic<int> open{0}, most{0};
+    srv.on_conn_state([&](std::uint64_t, gh::ConnState s) {
+        if (s == gh::ConnState::fresh) {
+            int now = ++open;
+            int m = most.load();
+            while (now > m && !most.compare_exchange_weak(m, now)) {
+            }
+        } else if (s == gh::ConnState::closed) {
+            --open;
+        }
+    });
+    std::atomic<int> b_served{0};
+    srv.get("/", [](const gh::Request&, gh::Response& res) { res.text("hi\n"); });
+    srv.get("/b", [&](const gh::Request&, gh::Response& res) {
+        ++b_served;
+        res.text("b\n");
+    });
+    listen_local(srv);
+    support::Running run(srv);
+    Client a;
+    first_request(srv, a);
+    Gate held;
+    AcceptHoldGuard guard(&held);
+    const int kQueued = 6;
+    std::vector<Client> bs(kQueued);
+    for (auto& b : bs) {
+        REQUIRE(b.connect(srv.port()));
+        REQUIRE(b.send("GET /b HTTP/1.1\r\nHost: t\r\n\r\n"));
+    }
+    REQUIRE(held.wait_arrived(1));
+    // Helpers leave one place for the acceptor's accept in flight: with a
+    // open they take two more (3 of 4), and no further however long a runs.
+    CHECK(requests_until(a, [&] { return b_served.load() == 2; }));
+    auto until = support::Clock::now() + std::chrono::milliseconds(50); // ~50 helper turns
+    CHECK(requests_until(a, [&] { return support::Clock::now() > until; }));
+    CHECK(b_served.load() == 2);
+    CHECK(srv.stats().active_connections == 3);
+    guard.release(); // the acceptor takes the fourth place, then waits at the cap
+    a.close();
+    int answered = 0;
+    for (auto& b : bs) {
+        support::Response r = b.read_response();
+        if (r.status == 200 && r.body == "b\n") ++answered;
+        b.close(); // frees a place for the next one
+    }
+    CHECK(answered == kQueued);
+    CHECK(most.load() <= 4);
+    CHECK(srv.stats().connections_total == 1 + kQueued);
+}
