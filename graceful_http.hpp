@@ -2113,12 +2113,15 @@ inline void Core::accept_loop() {
             }
             if (w != Wait::ready) continue;
         }
-        if (auto hook = accept_hook().load()) hook();
-        int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+        auto accept_one = [&] {
+            if (auto hook = accept_hook().load()) hook();
+            return ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+        };
+        int fd = accept_one();
         bool spin_ok = open_conns_.load(std::memory_order_relaxed) < kSpinMaxConns;
         for (int spin = 0; ready && spin_ok && fd < 0 && errno == EAGAIN && spin < kSpinTries; ++spin) {
             ::sched_yield(); // see kSpinTries
-            fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+            fd = accept_one();
         }
         ready = fd >= 0; // under load the next one is often queued already
         if (fd >= 0) {

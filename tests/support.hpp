@@ -54,7 +54,35 @@ inline int count_dir(const char* path) {
     return n;
 }
 inline int count_fds() { return count_dir("/proc/self/fd") - 1; } // minus opendir's own
-inline int count_threads() { return count_dir("/proc/self/task"); }
+// count_threads counts this process's threads that are not exiting: a
+// thread joined a moment ago may still be listed in /proc/self/task
+// (pthread_join returns when the kernel clears its tid, before the task
+// is released), but its stat flags then carry PF_EXITING.
+inline int count_threads() {
+    constexpr unsigned long kPfExiting = 0x4; // include/linux/sched.h
+    int n = 0;
+    if (DIR* d = opendir("/proc/self/task")) {
+        while (dirent* e = readdir(d)) {
+            if (e->d_name[0] == '.') continue;
+            std::string path = std::string("/proc/self/task/") + e->d_name + "/stat";
+            unsigned long flags = 0;
+            if (FILE* f = std::fopen(path.c_str(), "r")) {
+                char buf[512];
+                std::size_t len = std::fread(buf, 1, sizeof buf - 1, f);
+                std::fclose(f);
+                buf[len] = '\0';
+                // after "pid (comm) ": state ppid pgrp session tty_nr tpgid flags
+                if (const char* p = std::strrchr(buf, ')'))
+                    std::sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %lu", &flags);
+            } else {
+                continue; // gone already
+            }
+            if ((flags & kPfExiting) == 0) ++n;
+        }
+        closedir(d);
+    }
+    return n;
+}
 
 // Whether this machine has an IPv6 loopback (::1) to bind: IPv6 tests
 // are skipped, with a warning, where it has none.

@@ -383,7 +383,10 @@ TEST_CASE("threads: with helpers accepting, max_connections still holds exactly"
         REQUIRE(b.connect(srv.port()));
         REQUIRE(b.send("GET /b HTTP/1.1\r\nHost: t\r\n\r\n"));
     }
-    REQUIRE(held.wait_arrived(1));
+    bool arrived = held.wait_arrived(1);
+    INFO("connections_total " << srv.stats().connections_total << ", b_served " << b_served.load()
+         << ", active " << srv.stats().active_connections);
+    REQUIRE(arrived);
     // Helpers leave one place for the acceptor's accept in flight: with a
     // open they take two more (3 of 4), and no further however long a runs.
     CHECK(requests_until(a, [&] { return b_served.load() == 2; }));
