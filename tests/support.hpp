@@ -59,7 +59,7 @@ inline int count_threads() { return count_dir("/proc/self/task"); }
 // Whether this machine has an IPv6 loopback (::1) to bind: IPv6 tests
 // are skipped, with a warning, where it has none.
 inline bool have_ipv6_loopback() {
-    int fd = ::socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int fd = graceful_http::detail::socket_cloexec(AF_INET6, SOCK_STREAM, false);
     if (fd < 0) return false;
     sockaddr_in6 a{};
     a.sin6_family = AF_INET6;
@@ -173,7 +173,7 @@ public:
     bool connect(int port, const char* host = "127.0.0.1") {
         close();
         bool v6 = std::strchr(host, ':') != nullptr;
-        fd_ = ::socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        fd_ = graceful_http::detail::socket_cloexec(v6 ? AF_INET6 : AF_INET, SOCK_STREAM, false);
         if (fd_ < 0) return false;
         int rc;
         if (v6) {
@@ -452,7 +452,9 @@ public:
     // Starts demo_server with args; waits for its `listening on` line.
     explicit Demo(std::vector<std::string> args) {
         int out[2], err[2];
-        if (pipe2(out, O_CLOEXEC) != 0 || pipe2(err, O_CLOEXEC) != 0) return;
+        if (!graceful_http::detail::make_pipe(out, false) ||
+            !graceful_http::detail::make_pipe(err, false))
+            return;
         pid_ = fork();
         if (pid_ == 0) {
             dup2(out[1], 1);

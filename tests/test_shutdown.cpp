@@ -76,7 +76,7 @@ Outcome wait_close(support::Client& c, ms bound = slack()) {
 // bound, so a listener that wrongly stays open (its backlog full, SYNs
 // dropped) makes this return false instead of hanging in connect().
 bool refused(int port) {
-    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    int fd = graceful_http::detail::socket_cloexec(AF_INET, SOCK_STREAM, true);
     if (fd < 0) return false;
     sockaddr_in a{};
     a.sin_family = AF_INET;
