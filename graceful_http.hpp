@@ -39,7 +39,9 @@
 //   Build: g++ -std=c++17 -O2 -pthread hello.cpp
 //
 // CONTENTS (grep for the anchors)
-//   >>config   version macros and the two override macros
+//   >>config   version macros, the override macros, GRACEFUL_HTTP_PORTABLE
+//   >>platform every difference between systems: Linux fast paths and
+//              their portable fallbacks side by side
 //   >>api      Options, Error, Request, Response, Server, serve_until_signal
 //   >>detail   sockets, the HTTP parser, the connection state machine
 //   >>impl     out-of-class definitions
@@ -62,6 +64,17 @@
 //     counted; the report says whether the drain completed.
 //   - The library never throws and never exits the process; startup
 //     failures are values naming the address and the OS error.
+//   - PLATFORMS. All of the above hold on Linux (glibc and musl), macOS
+//     and FreeBSD, and with GRACEFUL_HTTP_PORTABLE=1; a vanished client
+//     never raises SIGPIPE anywhere. Linux alone adds: the drain refuses
+//     new handshakes (a BPF filter) before its last accept, so nothing
+//     is reset between that accept and the close; it waits (sock_diag)
+//     for handshakes already under way; idle keep-alive connections wait
+//     in one recv(). Elsewhere (and PORTABLE) the drain still serves
+//     everything queued when it looks (the queue is read until empty),
+//     and idle connections wait in poll() on their socket and the stop
+//     wake pipe: woken at the stop just as promptly, a request already
+//     arrived still served with close, one poll() more per request.
 //
 // LIMITATIONS (and what to do about them)
 //   - No TLS: put a reverse proxy (nginx, haproxy) in front.
@@ -76,6 +89,16 @@
 //     no response. Clients should retry idempotent requests and use
 //     idempotency keys for the rest. Use Options::drain_delay so load
 //     balancers stop sending before the server stops accepting.
+//   - Without the SYN filter (macOS, FreeBSD, GRACEFUL_HTTP_PORTABLE) a
+//     connection whose handshake completes in the microseconds between
+//     the drain's last accept() and the close of the listener is reset;
+//     a handshake still under way then is refused (safe to retry). Use
+//     Options::drain_delay behind a load balancer, or hand the listener
+//     on (socket activation, start_successor), where nothing is closed.
+//   - Where accept4/pipe2/SOCK_CLOEXEC are missing (macOS), descriptors
+//     are made close-on-exec by a second call: a fork()+exec() on another
+//     thread in between may inherit one. Windows is not supported (not
+//     POSIX).
 //   - A handler stuck in user code cannot be interrupted. At the deadline
 //     its socket is shut down and it is reported as forced; its thread is
 //     detached and keeps the server's internal state alive until it
@@ -99,14 +122,15 @@
 //   2. For Options::drain_delay the server keeps accepting and serving
 //      (is_draining() is true; a health check should answer 503).
 //   3. Stopping: the acceptor's wake pipe becomes readable. On a TCP
-//      listener of its own it refuses new handshakes (a BPF filter drops
-//      bare SYNs), lets those under way land (the kernel's sock_diag says
-//      when none are left), accepts everything in the backlog (serving
-//      each with close), then closes the listener. Idle keep-alive
-//      connections, blocked in recv(), are woken by shutting their read
-//      side and close at once (a request that already arrived is served
-//      first); silent new ones get Options::drain_silent_timeout for a
-//      first byte. Spare threads end.
+//      listener of its own it refuses new handshakes (Linux: a BPF filter
+//      drops bare SYNs), lets those under way land (the kernel's sock_diag
+//      says when none are left), accepts everything in the backlog
+//      (serving each with close), then closes the listener. Idle
+//      keep-alive connections, blocked in recv() (Linux) or poll(), are
+//      woken by shutting their read side or by the stop wake pipe and
+//      close at once (a request that already arrived is served first);
+//      silent new ones get Options::drain_silent_timeout for a first
+//      byte. Spare threads end.
 //   4. Completion: when the last connection ends, the condition variable
 //      wakes shutdown() and serve(), which return a ShutdownReport.
 //   5. Deadline: connections still open are shut down (blocked reads and
