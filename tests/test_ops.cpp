@@ -428,7 +428,9 @@ public:
         m.text.assign(buf, static_cast<size_t>(n));
         m.pid = 0;
 #if defined(__linux__)
-        for (cmsghdr* c = CMSG_FIRSTHDR(&h); c != nullptr; c = CMSG_NXTHDR(&h, c))
+        // SO_PASSCRED's credentials are the only control message (and
+        // musl's CMSG_NXTHDR trips -Wsign-compare): the first one is it.
+        if (cmsghdr* c = CMSG_FIRSTHDR(&h))
             if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_CREDENTIALS) {
                 ucred cred;
                 std::memcpy(&cred, CMSG_DATA(c), sizeof cred);
