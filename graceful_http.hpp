@@ -1849,9 +1849,11 @@ constexpr std::size_t kSpareFields = 16;
 // reserved up front.
 constexpr std::size_t kReserveBytes = 1024 * 1024;
 
-// clear_keeping empties a body buffer, keeping it up to kKeepBytes.
+// clear_keeping empties a body buffer, keeping it up to kKeepBytes (plus
+// the rounding of the capacity: libc++, as on macOS, gives a 64 KiB
+// string a capacity of 64 KiB + 15; libstdc++ exactly 64 KiB).
 inline void clear_keeping(std::string& buf) {
-    if (buf.capacity() > kKeepBytes) std::string().swap(buf); // do not keep big bodies
+    if (buf.capacity() > kKeepBytes + 64) std::string().swap(buf); // do not keep big bodies
     buf.clear();
 }
 

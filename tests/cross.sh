@@ -40,15 +40,31 @@ out=build/cross
 mkdir -p "$out/isystem"
 ln -sfn /usr/include/catch2 "$out/isystem/catch2" # Catch2 alone, not all of /usr/include
 
+# Checks run CROSS_JOBS (default 2) at a time; each leaves NAME.log and
+# NAME.rc under build/cross, and settle counts them.
+jobs=${CROSS_JOBS:-2}
 passed=0 failed=0
-check() { # check NAME COMMAND...: one compile check, its log in build/cross/NAME.log
+pending=()
+check() { # check NAME COMMAND...: one compile check, in the background
   local name=$1; shift
   local log="$out/${name//\//_}.log"
-  if "$@" >"$log" 2>&1; then
-    passed=$((passed + 1)); echo "[ok]   $name"
-  else
-    failed=$((failed + 1)); echo "[FAIL] $name"; sed -n 1,40p "$log"
-  fi
+  while [ "$(jobs -rp | wc -l)" -ge "$jobs" ]; do wait -n; done
+  rm -f "$log.rc"
+  ( "$@" >"$log" 2>&1; echo $? >"$log.rc" ) &
+  pending+=("$name")
+}
+settle() { # wait for every check started, then count and report them
+  wait
+  local name log
+  for name in "${pending[@]}"; do
+    log="$out/${name//\//_}.log"
+    if [ "$(cat "$log.rc" 2>/dev/null)" = 0 ]; then
+      passed=$((passed + 1)); echo "[ok]   $name"
+    else
+      failed=$((failed + 1)); echo "[FAIL] $name"; sed -n 1,40p "$log"
+    fi
+  done
+  pending=()
 }
 
 examples=(hello demo_server group)
@@ -94,7 +110,9 @@ for t in "${tests[@]}"; do
   fi
   objs+=("$d/tests/$n.o")
 done
+settle
 check "$target/run_tests" "$zig" c++ -target "$target" $STD -static "${objs[@]}" -o "$d/tests/run_tests"
+settle
 file "$d/tests/run_tests" 2>/dev/null | sed 's/^/== /'
 
 echo "== compile checks: $passed passed, $failed failed"

@@ -38,6 +38,10 @@ using ms = std::chrono::milliseconds;
 // pass on a loaded 2-core machine under TSan.
 inline ms slack() { return ms(10000); }
 
+// The C library's text for EADDRINUSE, as the library's errors carry it
+// (glibc: "Address already in use"; musl: "Address in use").
+inline std::string in_use_text() { return std::system_category().message(EADDRINUSE); }
+
 inline long elapsed_ms(Clock::time_point since) {
     return static_cast<long>(
         std::chrono::duration_cast<ms>(Clock::now() - since).count());
