@@ -4,6 +4,11 @@
 #   make asan    the suite under AddressSanitizer + UBSan
 #   make tsan    the suite under ThreadSanitizer
 #   make noexc   the suite built with -fno-exceptions
+#   make portable       the suite built with -DGRACEFUL_HTTP_PORTABLE=1 (every
+#                       non-Linux code path of >>platform, run on Linux)
+#   make portable-tsan  the same under ThreadSanitizer
+#   make cross   cross-compile checks (macOS x86_64/aarch64, musl) and the
+#                suite built for musl and run (tests/cross.sh; Zig from npm)
 #   make check   -Werror builds with g++ and clang++, -fno-exceptions, two TUs
 #   make fuzz    a bounded libFuzzer run (FUZZ_SECONDS, default 60)
 #   make stress  the stress suite (STRESS_ARGS=--sanitizer=tsan|asan)
@@ -21,7 +26,7 @@ TESTS    := $(sort $(wildcard tests/test_*.cpp))
 EXAMPLES := hello demo_server group
 TEST_ARGS ?=
 
-.PHONY: all examples test run asan tsan noexc check fuzz stress install consumer ops bench clean
+.PHONY: all examples test run asan tsan noexc portable portable-tsan cross check fuzz stress install consumer ops bench clean
 all: examples build/tests/run_tests
 
 # ---- one build flavour: $(1)=dir, $(2)=extra flags ----
@@ -47,6 +52,8 @@ $(eval $(call flavour,build,))
 $(eval $(call flavour,build/asan,-O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all))
 $(eval $(call flavour,build/tsan,-O1 -fsanitize=thread))
 $(eval $(call flavour,build/noexc,-fno-exceptions -DCATCH_CONFIG_DISABLE_EXCEPTIONS))
+$(eval $(call flavour,build/portable,-DGRACEFUL_HTTP_PORTABLE=1))
+$(eval $(call flavour,build/portable-tsan,-O1 -fsanitize=thread -DGRACEFUL_HTTP_PORTABLE=1))
 
 examples: $(addprefix build/examples/,$(EXAMPLES))
 
@@ -67,6 +74,20 @@ tsan: $(addprefix build/tsan/examples/,$(EXAMPLES)) build/tsan/tests/run_tests
 # the suite built and run with -fno-exceptions
 noexc: $(addprefix build/noexc/examples/,$(EXAMPLES)) build/noexc/tests/run_tests
 	tests/summary.sh build/noexc/tests/run_tests $(TEST_ARGS)
+
+# the suite with every platform fallback forced on (GRACEFUL_HTTP_PORTABLE=1):
+# the code paths of macOS and the BSDs, executed and tested here
+portable: $(addprefix build/portable/examples/,$(EXAMPLES)) build/portable/tests/run_tests
+	tests/summary.sh build/portable/tests/run_tests $(TEST_ARGS)
+
+portable-tsan: $(addprefix build/portable-tsan/examples/,$(EXAMPLES)) build/portable-tsan/tests/run_tests
+	TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
+	  tests/summary.sh build/portable-tsan/tests/run_tests $(TEST_ARGS)
+
+# cross-compile checks; CROSS_ARGS=--link also links the macOS binaries
+CROSS_ARGS ?=
+cross:
+	bash tests/cross.sh $(CROSS_ARGS)
 
 # -Werror with g++ and clang++: the header alone, the examples, two TUs
 # linked together (a missing `inline` fails to link), -fno-exceptions;

@@ -39,7 +39,9 @@
 //   Build: g++ -std=c++17 -O2 -pthread hello.cpp
 //
 // CONTENTS (grep for the anchors)
-//   >>config   version macros and the two override macros
+//   >>config   version macros, the override macros, GRACEFUL_HTTP_PORTABLE
+//   >>platform every difference between systems: Linux fast paths and
+//              their portable fallbacks side by side
 //   >>api      Options, Error, Request, Response, Server, serve_until_signal
 //   >>detail   sockets, the HTTP parser, the connection state machine
 //   >>impl     out-of-class definitions
@@ -62,6 +64,17 @@
 //     counted; the report says whether the drain completed.
 //   - The library never throws and never exits the process; startup
 //     failures are values naming the address and the OS error.
+//   - PLATFORMS. All of the above hold on Linux (glibc and musl), macOS
+//     and FreeBSD, and with GRACEFUL_HTTP_PORTABLE=1; a vanished client
+//     never raises SIGPIPE anywhere. Linux alone adds: the drain refuses
+//     new handshakes (a BPF filter) before its last accept, so nothing
+//     is reset between that accept and the close; it waits (sock_diag)
+//     for handshakes already under way; idle keep-alive connections wait
+//     in one recv(). Elsewhere (and PORTABLE) the drain still serves
+//     everything queued when it looks (the queue is read until empty),
+//     and idle connections wait in poll() on their socket and the stop
+//     wake pipe: woken at the stop just as promptly, a request already
+//     arrived still served with close, one poll() more per request.
 //
 // LIMITATIONS (and what to do about them)
 //   - No TLS: put a reverse proxy (nginx, haproxy) in front.
@@ -80,6 +93,16 @@
 //     no response. Clients should retry idempotent requests and use
 //     idempotency keys for the rest. Use Options::drain_delay so load
 //     balancers stop sending before the server stops accepting.
+//   - Without the SYN filter (macOS, FreeBSD, GRACEFUL_HTTP_PORTABLE) a
+//     connection whose handshake completes in the microseconds between
+//     the drain's last accept() and the close of the listener is reset;
+//     a handshake still under way then is refused (safe to retry). Use
+//     Options::drain_delay behind a load balancer, or hand the listener
+//     on (socket activation, start_successor), where nothing is closed.
+//   - Where accept4/pipe2/SOCK_CLOEXEC are missing (macOS), descriptors
+//     are made close-on-exec by a second call: a fork()+exec() on another
+//     thread in between may inherit one. Windows is not supported (not
+//     POSIX).
 //   - A handler stuck in user code cannot be interrupted. At the deadline
 //     its socket is shut down and it is reported as forced; its thread is
 //     detached and keeps the server's internal state alive until it
@@ -103,14 +126,15 @@
 //   2. For Options::drain_delay the server keeps accepting and serving
 //      (is_draining() is true; a health check should answer 503).
 //   3. Stopping: the acceptor's wake pipe becomes readable. On a TCP
-//      listener of its own it refuses new handshakes (a BPF filter drops
-//      bare SYNs), lets those under way land (the kernel's sock_diag says
-//      when none are left), accepts everything in the backlog (serving
-//      each with close), then closes the listener. Idle keep-alive
-//      connections, blocked in recv(), are woken by shutting their read
-//      side and close at once (a request that already arrived is served
-//      first); silent new ones get Options::drain_silent_timeout for a
-//      first byte. Spare threads end.
+//      listener of its own it refuses new handshakes (Linux: a BPF filter
+//      drops bare SYNs), lets those under way land (the kernel's sock_diag
+//      says when none are left), accepts everything in the backlog
+//      (serving each with close), then closes the listener. Idle
+//      keep-alive connections, blocked in recv() (Linux) or poll(), are
+//      woken by shutting their read side or by the stop wake pipe and
+//      close at once (a request that already arrived is served first);
+//      silent new ones get Options::drain_silent_timeout for a first
+//      byte. Spare threads end.
 //   4. Completion: when the last connection ends, the condition variable
 //      wakes shutdown() and serve(), which return a ShutdownReport.
 //   5. Deadline: connections still open are shut down (blocked reads and
@@ -150,6 +174,16 @@
 #define GRACEFUL_HTTP_ASSERT(cond) assert(cond)
 #endif
 
+// Define GRACEFUL_HTTP_PORTABLE to 1 to take, on Linux too, the portable
+// fallback of every platform function (>>platform): the test suite runs
+// both ways, so the code paths of macOS and the BSDs run here. It selects
+// function bodies only, never a class layout; like NDEBUG it must be the
+// same in every translation unit of a program (mixed, the linker keeps
+// one body of each inline function: an ODR violation).
+#ifndef GRACEFUL_HTTP_PORTABLE
+#define GRACEFUL_HTTP_PORTABLE 0
+#endif
+
 // ==== Includes ====
 #include <algorithm>          // std::min, std::find_if
 #include <atomic>             // the lock-free lifecycle flags
@@ -175,16 +209,10 @@
 #include <arpa/inet.h>   // inet_pton, inet_ntop
 #include <csignal>       // sigaction for serve_until_signal
 #include <cerrno>        // errno after every system call
-#include <fcntl.h>       // fcntl O_NONBLOCK, pipe2 flags
+#include <fcntl.h>       // fcntl O_NONBLOCK and FD_CLOEXEC, pipe2 flags
 #include <netdb.h>       // getaddrinfo for host names
 #include <netinet/in.h>  // sockaddr_in, sockaddr_in6
 #include <netinet/tcp.h> // TCP_NODELAY, TCP_INFO
-#if defined(__linux__)
-#include <linux/filter.h>     // a BPF filter that refuses new handshakes while draining
-#include <linux/inet_diag.h>  // sock_diag: are handshakes still under way on the
-#include <linux/netlink.h>    //   listener's port? (the drain waits for them)
-#include <linux/sock_diag.h>
-#endif
 #include <poll.h>        // timed accept, reads and writes
 #include <sched.h>       // sched_yield: brief spinning before blocking
 #include <pthread.h>     // threads with a small, fixed stack size
@@ -194,6 +222,299 @@
 #include <sys/uio.h>     // writev: head and body in one call
 #include <sys/wait.h>    // waitpid for an abandoned successor
 #include <unistd.h>      // close, pipe2, read, write
+// (the headers only one system has are in >>platform)
+
+// ==== Platform ====
+// >>platform
+// Every difference between the systems the header runs on lives here:
+// small functions, each with its fast path and its portable fallback side
+// by side. The rest of the header calls them and has no #ifdef. A fast
+// path is taken where its feature test passes and GRACEFUL_HTTP_PORTABLE
+// is 0; the manual (GUARANTEES, LIMITATIONS) says what each fallback
+// still promises.
+//
+//   function              fast path (where)                  fallback
+//   socket_cloexec        SOCK_CLOEXEC|SOCK_NONBLOCK         socket + fcntl
+//   accept_cloexec        accept4(SOCK_CLOEXEC)              accept + fcntl, and
+//                           (Linux, FreeBSD >= 10)             SO_NOSIGPIPE (macOS)
+//   make_pipe             pipe2 (Linux, FreeBSD >= 10)       pipe + fcntl
+//   no_sigpipe_send       MSG_NOSIGNAL (Linux, FreeBSD)      SO_NOSIGPIPE set at
+//                                                              accept (macOS), else
+//                                                              SIGPIPE blocked around
+//                                                              the send
+//   process_environ       environ                            _NSGetEnviron (macOS)
+//   set_stack_size        rounded up to the page size (macOS refuses other sizes)
+//   refuse_new_handshakes a BPF filter dropping SYNs (Linux) none: false
+//   handshakes_in_flight  sock_diag netlink (Linux)          unknown: -1
+//   kBlockingIdleRead     idle recv() woken by SHUT_RD       poll() on the socket
+//                           (Linux)                            and the stop wake pipe
+//   peer_done             TCP_INFO (Linux)                   never asked: true
+//
+// These three macros are internal and #undef'd at the end of the section.
+#if defined(__linux__) && !GRACEFUL_HTTP_PORTABLE
+#define GRACEFUL_HTTP_FAST_LINUX 1 // BPF, sock_diag, SHUT_RD semantics, TCP_INFO
+#else
+#define GRACEFUL_HTTP_FAST_LINUX 0
+#endif
+#if defined(SOCK_CLOEXEC) && !GRACEFUL_HTTP_PORTABLE
+#define GRACEFUL_HTTP_FAST_CLOEXEC 1 // accept4, pipe2 and SOCK_* come together
+#else
+#define GRACEFUL_HTTP_FAST_CLOEXEC 0
+#endif
+#if defined(MSG_NOSIGNAL) && !defined(__APPLE__) && !GRACEFUL_HTTP_PORTABLE
+// (macOS headers define MSG_NOSIGNAL from SDK 11 on, but a binary may run on
+// an older system: there SO_NOSIGPIPE, which every macOS honours, is used.)
+#define GRACEFUL_HTTP_FAST_NOSIGNAL 1
+#else
+#define GRACEFUL_HTTP_FAST_NOSIGNAL 0
+#endif
+
+#if GRACEFUL_HTTP_FAST_LINUX
+#include <linux/filter.h>     // a BPF filter that refuses new handshakes while draining
+#include <linux/inet_diag.h>  // sock_diag: are handshakes still under way on the
+#include <linux/netlink.h>    //   listener's port? (the drain waits for them)
+#include <linux/sock_diag.h>
+#endif
+#if defined(__APPLE__)
+#include <crt_externs.h> // _NSGetEnviron: environ is not visible to a macOS shared library
+#else
+extern "C" char** environ; // POSIX: the program declares it (glibc and musl may too)
+#endif
+
+namespace graceful_http {
+namespace detail {
+
+// set_fd_flags makes `fd` close-on-exec and, if asked, non-blocking.
+inline bool set_fd_flags(int fd, bool nonblock) {
+    if (::fcntl(fd, F_SETFD, FD_CLOEXEC) != 0) return false;
+    if (!nonblock) return true;
+    int flags = ::fcntl(fd, F_GETFL);
+    return flags >= 0 && ::fcntl(fd, F_SETFL, flags | O_NONBLOCK) == 0;
+}
+
+// close_keeping_errno closes `fd` after a failed setup step, leaving
+// errno as that step set it.
+inline void close_keeping_errno(int fd) {
+    int err = errno;
+    ::close(fd);
+    errno = err;
+}
+
+// socket_cloexec opens a close-on-exec socket (non-blocking if asked);
+// -1 and errno as socket(2). The fallback's two calls leave a window in
+// which a fork() + exec() on another thread inherits the descriptor.
+inline int socket_cloexec(int family, int type, bool nonblock) {
+#if GRACEFUL_HTTP_FAST_CLOEXEC
+    return ::socket(family, type | SOCK_CLOEXEC | (nonblock ? SOCK_NONBLOCK : 0), 0);
+#else
+    int fd = ::socket(family, type, 0);
+    if (fd >= 0 && !set_fd_flags(fd, nonblock)) {
+        close_keeping_errno(fd);
+        return -1;
+    }
+    return fd;
+#endif
+}
+
+// accept_cloexec accepts a connection as a blocking, close-on-exec socket
+// on which sending never raises SIGPIPE (with no_sigpipe_send); -1 and
+// errno as accept(2).
+inline int accept_cloexec(int listen_fd) {
+#if GRACEFUL_HTTP_FAST_CLOEXEC
+    int fd = ::accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC);
+#else
+    int fd = ::accept(listen_fd, nullptr, nullptr);
+    if (fd < 0) return -1;
+    // macOS and the BSDs copy O_NONBLOCK from the listener; Linux does not.
+    int flags = ::fcntl(fd, F_GETFL);
+    if (flags < 0 || !set_fd_flags(fd, false) ||
+        ((flags & O_NONBLOCK) != 0 && ::fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) != 0)) {
+        close_keeping_errno(fd);
+        return -1;
+    }
+#endif
+#if !GRACEFUL_HTTP_FAST_NOSIGNAL && defined(SO_NOSIGPIPE)
+    int one = 1;
+    if (fd >= 0) ::setsockopt(fd, SOL_SOCKET, SO_NOSIGPIPE, &one, sizeof one);
+#endif
+    return fd;
+}
+
+// make_pipe opens a close-on-exec pipe, both ends non-blocking if asked.
+inline bool make_pipe(int fds[2], bool nonblock) {
+#if GRACEFUL_HTTP_FAST_CLOEXEC
+    return ::pipe2(fds, O_CLOEXEC | (nonblock ? O_NONBLOCK : 0)) == 0;
+#else
+    if (::pipe(fds) != 0) return false;
+    if (set_fd_flags(fds[0], nonblock) && set_fd_flags(fds[1], nonblock)) return true;
+    close_keeping_errno(fds[0]);
+    close_keeping_errno(fds[1]);
+    fds[0] = fds[1] = -1;
+    return false;
+#endif
+}
+
+// no_sigpipe_send is sendmsg(2) that never raises SIGPIPE: a vanished
+// client is an EPIPE, not the end of the process.
+inline ssize_t no_sigpipe_send(int fd, const msghdr* msg, int flags) {
+#if GRACEFUL_HTTP_FAST_NOSIGNAL
+    return ::sendmsg(fd, msg, flags | MSG_NOSIGNAL);
+#elif defined(SO_NOSIGPIPE)
+    return ::sendmsg(fd, msg, flags); // accept_cloexec set SO_NOSIGPIPE
+#else
+    // Neither (Linux with GRACEFUL_HTTP_PORTABLE): block SIGPIPE in this
+    // thread for the call, take back the one an EPIPE raised (unless one
+    // was pending before), and restore the mask.
+    sigset_t pipe_only, old, pending;
+    sigemptyset(&pipe_only);
+    sigaddset(&pipe_only, SIGPIPE);
+    ::pthread_sigmask(SIG_BLOCK, &pipe_only, &old);
+    bool was_pending = ::sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE) == 1;
+    ssize_t n = ::sendmsg(fd, msg, flags);
+    int err = errno;
+    if (n < 0 && err == EPIPE && !was_pending) {
+        const timespec zero{0, 0};
+        while (::sigtimedwait(&pipe_only, nullptr, &zero) < 0 && errno == EINTR) {
+        }
+    }
+    ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
+    errno = err;
+    return n;
+#endif
+}
+
+// process_environ is the environment start_successor passes on.
+inline char** process_environ() {
+#if defined(__APPLE__)
+    return *::_NSGetEnviron();
+#else
+    return environ;
+#endif
+}
+
+// set_stack_size sets a thread's stack size, rounded up to the page size
+// (macOS refuses any other size; Linux rounds it itself).
+inline void set_stack_size(pthread_attr_t& attr, std::size_t bytes) {
+    long page = ::sysconf(_SC_PAGESIZE);
+    std::size_t p = page > 0 ? static_cast<std::size_t>(page) : 4096;
+    ::pthread_attr_setstacksize(&attr, (bytes + p - 1) / p * p);
+}
+
+// refuse_new_handshakes attaches a classic BPF filter to a TCP listener
+// that drops pure SYNs (SYN without ACK). No new connection can then
+// complete its handshake, while those already under way still do. A
+// client whose SYN is dropped retransmits and then finds the port closed:
+// refused, which is safe to retry. Linux only; elsewhere it returns false
+// and the drain accepts until the queue is empty, then closes.
+inline bool refuse_new_handshakes(int fd) {
+#if GRACEFUL_HTTP_FAST_LINUX
+    sock_filter code[] = {
+        BPF_STMT(BPF_LD | BPF_B | BPF_ABS, 13),       // the filter sees the TCP header:
+        BPF_STMT(BPF_ALU | BPF_AND | BPF_K, 0x12),    // byte 13 is the flags; keep SYN|ACK
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0x02, 0, 1), // SYN alone?
+        BPF_STMT(BPF_RET | BPF_K, 0),                 // drop it
+        BPF_STMT(BPF_RET | BPF_K, 0xffffffffU),       // keep everything else
+    };
+    sock_fprog prog{static_cast<unsigned short>(sizeof code / sizeof code[0]), code};
+    return ::setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof prog) == 0;
+#else
+    (void)fd;
+    return false;
+#endif
+}
+
+// handshakes_in_flight counts TCP handshakes under way (SYN_RECV) on
+// local port `port`, either address family, as the kernel's sock_diag
+// interface (what `ss` uses) reports them; -1 if it cannot say.
+inline int handshakes_in_flight(int port) {
+#if GRACEFUL_HTTP_FAST_LINUX
+    int nl = ::socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+    if (nl < 0) return -1;
+    timeval tv{0, 100 * 1000}; // the kernel answers at once; never hang the drain
+    ::setsockopt(nl, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    int count = 0;
+    for (int family : {AF_INET, AF_INET6}) {
+        struct {
+            nlmsghdr head;
+            inet_diag_req_v2 req;
+        } msg{};
+        msg.head.nlmsg_len = sizeof msg;
+        msg.head.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+        msg.head.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+        msg.req.sdiag_family = static_cast<unsigned char>(family);
+        msg.req.sdiag_protocol = IPPROTO_TCP;
+        msg.req.idiag_states = 1U << TCP_SYN_RECV;
+        if (::send(nl, &msg, sizeof msg, 0) != static_cast<ssize_t>(sizeof msg)) count = -1;
+        for (bool done = count < 0; !done;) {
+            alignas(nlmsghdr) char buf[8192];
+            ssize_t n = ::recv(nl, buf, sizeof buf, 0);
+            if (n <= 0) {
+                count = -1;
+                break;
+            }
+            // The replies, one netlink message each (walked without the
+            // NLMSG_* macros, which mix signed and unsigned lengths).
+            const std::size_t total = static_cast<std::size_t>(n);
+            const std::size_t head_len = (sizeof(nlmsghdr) + 3) & ~std::size_t{3};
+            for (std::size_t off = 0; off + sizeof(nlmsghdr) <= total && !done;) {
+                nlmsghdr h;
+                std::memcpy(&h, buf + off, sizeof h);
+                if (h.nlmsg_len < sizeof h || off + h.nlmsg_len > total ||
+                    h.nlmsg_type == NLMSG_ERROR) {
+                    count = -1;
+                    done = true;
+                } else if (h.nlmsg_type == NLMSG_DONE) {
+                    done = true;
+                } else if (h.nlmsg_len >= head_len + sizeof(inet_diag_msg)) {
+                    inet_diag_msg d;
+                    std::memcpy(&d, buf + off + head_len, sizeof d);
+                    if (ntohs(d.id.idiag_sport) == port) ++count;
+                }
+                off += (std::size_t{h.nlmsg_len} + 3) & ~std::size_t{3};
+            }
+        }
+        if (count < 0) break;
+    }
+    ::close(nl);
+    return count;
+#else
+    (void)port;
+    return -1;
+#endif
+}
+
+// kBlockingIdleRead: an idle keep-alive connection waits for its next
+// request in recv() itself (Conn::idle_read), woken at the stop by
+// shutdown(SHUT_RD). Only Linux both wakes the recv() and keeps the input
+// already queued (and still arriving) readable after SHUT_RD; elsewhere
+// POSIX leaves both unspecified (the BSDs' soshutdown flushes the receive
+// buffer: a request caught in that instant would be lost), so idle
+// connections poll() their socket and the stop wake pipe instead.
+constexpr bool kBlockingIdleRead = GRACEFUL_HTTP_FAST_LINUX != 0;
+
+// peer_done says whether a TCP peer has closed its side (or the
+// connection is gone): after shutdown(SHUT_RD) a recv() of 0 no longer
+// tells an empty queue from the peer's EOF, the connection state does.
+// Only the Linux idle read shuts the read side, so elsewhere it is never
+// asked and says true.
+inline bool peer_done(int fd) {
+#if GRACEFUL_HTTP_FAST_LINUX
+    tcp_info info{};
+    socklen_t len = sizeof info;
+    if (::getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &len) != 0) return true;
+    return info.tcpi_state != TCP_ESTABLISHED;
+#else
+    (void)fd;
+    return true;
+#endif
+}
+
+} // namespace detail
+} // namespace graceful_http
+
+#undef GRACEFUL_HTTP_FAST_LINUX
+#undef GRACEFUL_HTTP_FAST_CLOEXEC
+#undef GRACEFUL_HTTP_FAST_NOSIGNAL
 
 namespace graceful_http {
 
@@ -1307,14 +1628,14 @@ inline Wait wait_fd(int fd, short events, TimePoint deadline, int wake_fd = -1) 
     }
 }
 
-// send_all writes every iovec (MSG_NOSIGNAL: a vanished client never
+// send_all writes every iovec (no_sigpipe_send: a vanished client never
 // raises SIGPIPE), waiting for POLLOUT under back-pressure.
 inline bool send_all(int fd, iovec* iov, int count, TimePoint deadline) {
     while (count > 0) {
         msghdr msg{};
         msg.msg_iov = iov;
         msg.msg_iovlen = static_cast<decltype(msg.msg_iovlen)>(count);
-        ssize_t n = ::sendmsg(fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+        ssize_t n = no_sigpipe_send(fd, &msg, MSG_DONTWAIT);
         if (n < 0) {
             if (errno == EINTR) continue;
             if (errno == EAGAIN || errno == EWOULDBLOCK) {
@@ -1337,21 +1658,6 @@ inline bool send_all(int fd, iovec* iov, int count, TimePoint deadline) {
     return true;
 }
 
-// peer_done says whether a TCP peer has closed its side (or the
-// connection is gone): after shutdown(SHUT_RD) a recv() of 0 no longer
-// tells an empty queue from the peer's EOF, the connection state does.
-inline bool peer_done(int fd) {
-#if defined(__linux__)
-    tcp_info info{};
-    socklen_t len = sizeof info;
-    if (::getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &len) != 0) return true;
-    return info.tcpi_state != TCP_ESTABLISHED;
-#else
-    (void)fd;
-    return true;
-#endif
-}
-
 // nap waits 1 ms (less if `deadline` is nearer): the only wait left for
 // a socket whose read side is shut, which poll() reports always readable.
 inline Wait nap(TimePoint deadline) {
@@ -1365,8 +1671,10 @@ inline Wait nap(TimePoint deadline) {
     return Wait::ready;
 }
 
-// A hook for tests only: called, when set, as an idle read returns, to
-// widen the window between recv() returning and the thread claiming it.
+// A hook for tests only: called, when set, as an idle wait returns (the
+// blocking recv() of idle_read, or the poll() of wait_for_request where
+// kBlockingIdleRead is false), to widen the window between the wait
+// returning and the thread claiming the input.
 inline std::atomic<void (*)()>& idle_read_hook() {
     static std::atomic<void (*)()> hook{nullptr};
     return hook;
@@ -1505,7 +1813,7 @@ public:
     std::string unix_path_;        // non-empty: listening on a Unix socket
     bool unlink_on_close_ = false; // we created unix_path_
     bool owns_listener_ = false;   // a TCP listener only this process holds
-    bool tcp_ = false;             // the listener is TCP (set before serving)
+    bool tcp_ = false;             // TCP, and kBlockingIdleRead (set before serving)
     std::vector<std::function<void()>> on_shutdown_;
     std::function<void(std::uint64_t, ConnState)> on_conn_state_;
     std::atomic<bool> shutting_down_{false};
@@ -1637,9 +1945,11 @@ constexpr std::size_t kSpareFields = 16;
 // reserved up front.
 constexpr std::size_t kReserveBytes = 1024 * 1024;
 
-// clear_keeping empties a body buffer, keeping it up to kKeepBytes.
+// clear_keeping empties a body buffer, keeping it up to kKeepBytes (plus
+// the rounding of the capacity: libc++, as on macOS, gives a 64 KiB
+// string a capacity of 64 KiB + 15; libstdc++ exactly 64 KiB).
 inline void clear_keeping(std::string& buf) {
-    if (buf.capacity() > kKeepBytes) std::string().swap(buf); // do not keep big bodies
+    if (buf.capacity() > kKeepBytes + 64) std::string().swap(buf); // do not keep big bodies
     buf.clear();
 }
 
@@ -1686,88 +1996,6 @@ constexpr std::chrono::seconds kSpareLinger{5};
 // second are served.
 constexpr std::chrono::milliseconds kHelpInterval{1};
 
-// refuse_new_handshakes attaches a classic BPF filter to a TCP listener
-// that drops pure SYNs (SYN without ACK). No new connection can then
-// complete its handshake, while those already under way still do. A
-// client whose SYN is dropped retransmits and then finds the port closed:
-// refused, which is safe to retry. Linux only; elsewhere a no-op.
-inline bool refuse_new_handshakes(int fd) {
-#if defined(__linux__)
-    sock_filter code[] = {
-        BPF_STMT(BPF_LD | BPF_B | BPF_ABS, 13),       // the filter sees the TCP header:
-        BPF_STMT(BPF_ALU | BPF_AND | BPF_K, 0x12),    // byte 13 is the flags; keep SYN|ACK
-        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0x02, 0, 1), // SYN alone?
-        BPF_STMT(BPF_RET | BPF_K, 0),                 // drop it
-        BPF_STMT(BPF_RET | BPF_K, 0xffffffffU),       // keep everything else
-    };
-    sock_fprog prog{static_cast<unsigned short>(sizeof code / sizeof code[0]), code};
-    return ::setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof prog) == 0;
-#else
-    (void)fd;
-    return false;
-#endif
-}
-
-// handshakes_in_flight counts TCP handshakes under way (SYN_RECV) on
-// local port `port`, either address family, as the kernel's sock_diag
-// interface (what `ss` uses) reports them; -1 if it cannot say.
-inline int handshakes_in_flight(int port) {
-#if defined(__linux__)
-    int nl = ::socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
-    if (nl < 0) return -1;
-    timeval tv{0, 100 * 1000}; // the kernel answers at once; never hang the drain
-    ::setsockopt(nl, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    int count = 0;
-    for (int family : {AF_INET, AF_INET6}) {
-        struct {
-            nlmsghdr head;
-            inet_diag_req_v2 req;
-        } msg{};
-        msg.head.nlmsg_len = sizeof msg;
-        msg.head.nlmsg_type = SOCK_DIAG_BY_FAMILY;
-        msg.head.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
-        msg.req.sdiag_family = static_cast<unsigned char>(family);
-        msg.req.sdiag_protocol = IPPROTO_TCP;
-        msg.req.idiag_states = 1U << TCP_SYN_RECV;
-        if (::send(nl, &msg, sizeof msg, 0) != static_cast<ssize_t>(sizeof msg)) count = -1;
-        for (bool done = count < 0; !done;) {
-            alignas(nlmsghdr) char buf[8192];
-            ssize_t n = ::recv(nl, buf, sizeof buf, 0);
-            if (n <= 0) {
-                count = -1;
-                break;
-            }
-            // The replies, one netlink message each (walked without the
-            // NLMSG_* macros, which mix signed and unsigned lengths).
-            const std::size_t total = static_cast<std::size_t>(n);
-            const std::size_t head_len = (sizeof(nlmsghdr) + 3) & ~std::size_t{3};
-            for (std::size_t off = 0; off + sizeof(nlmsghdr) <= total && !done;) {
-                nlmsghdr h;
-                std::memcpy(&h, buf + off, sizeof h);
-                if (h.nlmsg_len < sizeof h || off + h.nlmsg_len > total ||
-                    h.nlmsg_type == NLMSG_ERROR) {
-                    count = -1;
-                    done = true;
-                } else if (h.nlmsg_type == NLMSG_DONE) {
-                    done = true;
-                } else if (h.nlmsg_len >= head_len + sizeof(inet_diag_msg)) {
-                    inet_diag_msg d;
-                    std::memcpy(&d, buf + off + head_len, sizeof d);
-                    if (ntohs(d.id.idiag_sport) == port) ++count;
-                }
-                off += (std::size_t{h.nlmsg_len} + 3) & ~std::size_t{3};
-            }
-        }
-        if (count < 0) break;
-    }
-    ::close(nl);
-    return count;
-#else
-    (void)port;
-    return -1;
-#endif
-}
-
 inline Error validate_options(const Options& o) {
     auto bad = [](const char* field, const char* why) {
         return Error(std::make_error_code(std::errc::invalid_argument),
@@ -1799,8 +2027,7 @@ inline Core::~Core() {
 }
 
 inline bool Core::open_wake_pipes() {
-    return ::pipe2(accept_wake_, O_CLOEXEC | O_NONBLOCK) == 0 &&
-           ::pipe2(stop_wake_, O_CLOEXEC | O_NONBLOCK) == 0;
+    return make_pipe(accept_wake_, true) && make_pipe(stop_wake_, true);
 }
 
 // poke makes a wake pipe readable (it stays readable: level-triggered).
@@ -1845,7 +2072,7 @@ inline Error Core::listen(const std::string& host, int port) {
         if (addr.ss_family == AF_INET) v4->sin_port = htons(static_cast<std::uint16_t>(port));
         else v6->sin6_port = htons(static_cast<std::uint16_t>(port));
     }
-    int fd = ::socket(addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    int fd = socket_cloexec(addr.ss_family, SOCK_STREAM, true);
     if (fd < 0) return sys_error(where + ": socket", errno);
     int one = 1, zero = 0;
     ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one); // TIME_WAIT only
@@ -1873,7 +2100,7 @@ inline Error Core::listen_unix(const std::string& path) {
     if (path.empty() || path.size() >= sizeof addr.sun_path)
         return Error(std::make_error_code(std::errc::filename_too_long), where + ": bad path length");
     std::memcpy(addr.sun_path, path.data(), path.size());
-    int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    int fd = socket_cloexec(AF_UNIX, SOCK_STREAM, true);
     if (fd < 0) return sys_error(where + ": socket", errno);
     auto len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + path.size() + 1);
     if (Error e = bind_and_listen(fd, reinterpret_cast<sockaddr*>(&addr), len, where, path))
@@ -1919,10 +2146,7 @@ inline Error Core::adopt_listener(int fd, const std::string& where, const std::s
     sockaddr_storage local{};
     socklen_t local_len = sizeof local;
     tcp_ = ::getsockname(fd, reinterpret_cast<sockaddr*>(&local), &local_len) == 0 &&
-           (local.ss_family == AF_INET || local.ss_family == AF_INET6);
-#if !defined(__linux__)
-    tcp_ = false; // the idle read relies on Linux's shutdown(SHUT_RD) semantics
-#endif
+           (local.ss_family == AF_INET || local.ss_family == AF_INET6) && kBlockingIdleRead;
     if (!open_wake_pipes()) {
         int err = errno;
         close_fd(fd);
@@ -2078,7 +2302,7 @@ inline Error Core::serve() {
 
 // accept_loop accepts until the server starts stopping.
 inline void Core::accept_loop() {
-    bool ready = false; // the last accept4() succeeded: try again before poll()
+    bool ready = false; // the last accept succeeded: try again before poll()
     for (;;) {
         reap_finished();
         TimePoint wake_at = no_deadline();
@@ -2115,7 +2339,7 @@ inline void Core::accept_loop() {
         }
         auto accept_one = [&] {
             if (auto hook = accept_hook().load()) hook();
-            return ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+            return accept_cloexec(listen_fd_);
         };
         int fd = accept_one();
         bool spin_ok = open_conns_.load(std::memory_order_relaxed) < kSpinMaxConns;
@@ -2156,7 +2380,7 @@ inline void Core::drain_backlog_and_close_listener() {
             std::lock_guard<std::mutex> lk(mu_);
             if (forced_ || listen_fd_ < 0) break;
         }
-        int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+        int fd = accept_cloexec(listen_fd_);
         if (fd >= 0) {
             spawn(fd, true);
             ++accepted;
@@ -2340,7 +2564,7 @@ inline int Core::start_thread(Conn* c) {
     auto start = std::make_unique<ThreadStart>(ThreadStart{shared_from_this(), c});
     pthread_attr_t attr;
     ::pthread_attr_init(&attr);
-    ::pthread_attr_setstacksize(&attr, opt_.thread_stack_size);
+    set_stack_size(attr, opt_.thread_stack_size);
     pthread_t tid{};
     int rc = ::pthread_create(&tid, &attr, connection_thread, start.get());
     ::pthread_attr_destroy(&attr);
@@ -2480,7 +2704,7 @@ inline void Core::help_accept(TimePoint now) {
     int lfd = help_fd_.load();                  // -1 once stopping: the backlog is the drain's
     std::size_t cap = opt_.max_connections;
     bool room = cap == 0 || open_conns_.load() + others + 2 <= cap;
-    int fd = lfd >= 0 && room ? ::accept4(lfd, nullptr, nullptr, SOCK_CLOEXEC) : -1;
+    int fd = lfd >= 0 && room ? accept_cloexec(lfd) : -1;
     if (fd >= 0) spawn(fd, false);
     else next_help_at_.store((now + kHelpInterval).time_since_epoch().count(), std::memory_order_relaxed);
     helpers_.fetch_sub(1);
@@ -2621,6 +2845,7 @@ inline bool Conn::wait_for_request() {
             deadline = std::min(deadline, since + o.drain_silent_timeout);
         }
         Wait w = wait_fd(fd, POLLIN, deadline, silent_window ? -1 : core->stop_wake_fd());
+        if (auto hook = idle_read_hook().load()) hook();
         if (w == Wait::woken) continue;
         if (w == Wait::timeout) {
             if (silent_window) core->count_silent_closed();
@@ -3315,10 +3540,15 @@ inline bool sd_notify(std::string_view state) {
     std::memcpy(addr.sun_path, path, n);
     if (path[0] == '@') addr.sun_path[0] = '\0'; // abstract: no trailing NUL counted
     auto len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + n + (path[0] == '/'));
-    int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    int fd = detail::socket_cloexec(AF_UNIX, SOCK_DGRAM, false);
     if (fd < 0) return false;
-    ssize_t sent = ::sendto(fd, state.data(), state.size(), MSG_NOSIGNAL,
-                            reinterpret_cast<sockaddr*>(&addr), len);
+    iovec iov{const_cast<char*>(state.data()), state.size()};
+    msghdr msg{};
+    msg.msg_name = &addr;
+    msg.msg_namelen = len;
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    ssize_t sent = detail::no_sigpipe_send(fd, &msg, 0);
     ::close(fd);
     return sent == static_cast<ssize_t>(state.size());
 }
@@ -3369,12 +3599,12 @@ inline Error start_successor(const std::vector<std::string>& argv,
     if (argv.empty())
         return Error(std::make_error_code(std::errc::invalid_argument), "start_successor: empty argv");
     int ready[2];
-    if (::pipe2(ready, O_CLOEXEC) != 0) return fail("pipe", errno);
+    if (!detail::make_pipe(ready, false)) return fail("pipe", errno);
     // Everything the child needs is built before fork(): after it, only
     // async-signal-safe calls (the parent has threads).
     const std::size_t n = listeners.size();
     std::vector<std::string> env;
-    for (char** e = environ; *e != nullptr; ++e) {
+    for (char** e = detail::process_environ(); *e != nullptr; ++e) {
         std::string_view v(*e);
         if (v.rfind("LISTEN_", 0) == 0 || v.rfind(detail::kReadyFdEnv, 0) == 0) continue;
         env.emplace_back(v);
@@ -3478,11 +3708,11 @@ inline GroupReport run_until_signal(const std::vector<Server*>& servers, const R
     GroupReport out;
     out.reports.resize(servers.size());
     int sig_pipe[2], done_pipe[2];
-    if (::pipe2(sig_pipe, O_CLOEXEC | O_NONBLOCK) != 0) {
+    if (!detail::make_pipe(sig_pipe, true)) {
         out.error = detail::sys_error("run_until_signal: pipe", errno);
         return out;
     }
-    if (::pipe2(done_pipe, O_CLOEXEC | O_NONBLOCK) != 0) {
+    if (!detail::make_pipe(done_pipe, true)) {
         out.error = detail::sys_error("run_until_signal: pipe", errno);
         ::close(sig_pipe[0]);
         ::close(sig_pipe[1]);

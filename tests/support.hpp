@@ -38,6 +38,10 @@ using ms = std::chrono::milliseconds;
 // pass on a loaded 2-core machine under TSan.
 inline ms slack() { return ms(10000); }
 
+// The C library's text for EADDRINUSE, as the library's errors carry it
+// (glibc: "Address already in use"; musl: "Address in use").
+inline std::string in_use_text() { return std::system_category().message(EADDRINUSE); }
+
 inline long elapsed_ms(Clock::time_point since) {
     return static_cast<long>(
         std::chrono::duration_cast<ms>(Clock::now() - since).count());
@@ -87,7 +91,7 @@ inline int count_threads() {
 // Whether this machine has an IPv6 loopback (::1) to bind: IPv6 tests
 // are skipped, with a warning, where it has none.
 inline bool have_ipv6_loopback() {
-    int fd = ::socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int fd = graceful_http::detail::socket_cloexec(AF_INET6, SOCK_STREAM, false);
     if (fd < 0) return false;
     sockaddr_in6 a{};
     a.sin6_family = AF_INET6;
@@ -201,7 +205,7 @@ public:
     bool connect(int port, const char* host = "127.0.0.1") {
         close();
         bool v6 = std::strchr(host, ':') != nullptr;
-        fd_ = ::socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        fd_ = graceful_http::detail::socket_cloexec(v6 ? AF_INET6 : AF_INET, SOCK_STREAM, false);
         if (fd_ < 0) return false;
         int rc;
         if (v6) {
@@ -480,7 +484,9 @@ public:
     // Starts demo_server with args; waits for its `listening on` line.
     explicit Demo(std::vector<std::string> args) {
         int out[2], err[2];
-        if (pipe2(out, O_CLOEXEC) != 0 || pipe2(err, O_CLOEXEC) != 0) return;
+        if (!graceful_http::detail::make_pipe(out, false) ||
+            !graceful_http::detail::make_pipe(err, false))
+            return;
         pid_ = fork();
         if (pid_ == 0) {
             dup2(out[1], 1);
