@@ -119,6 +119,12 @@
 //   A Server is neither copyable nor movable; its destructor shuts it
 //   down (deadline 0) and waits for serve() to return.
 //
+// MIDDLEWARE, ERROR PAGES, ACCESS LOG (Server::use, on_error, on_request_done)
+//     srv.use([](const Request& req, Response& res, const Next& next) {
+//         if (req.header("X-Key") == "k") next(); else res.status = 401;
+//     });
+//     srv.on_request_done([](const RequestLog& r) { log(format_combined_log(r)); });
+//
 // THE SHUTDOWN PROTOCOL
 //   1. shutdown(timeout) sets the deadline and marks the server shutting
 //      down: handlers see req.shutdown_requested(), every response from
@@ -781,6 +787,35 @@ private:
 
 using Handler = std::function<void(const Request&, Response&)>;
 
+// ---- Middleware, error pages, access log ----
+
+// Middleware (Server::use, before serve()) wraps all the router answers
+// (handlers, 404, 405, OPTIONS), first registered outermost. It calls next
+// (the rest of the chain) once, or answers itself. Exceptions pass out of
+// next(); one left uncaught is 500.
+using Next = std::function<void()>;
+using Middleware = std::function<void(const Request&, Response&, const Next& next)>;
+// ErrorHook (Server::on_error) may rewrite the body and headers, never the
+// status or Connection, of the library's own 4xx/5xx (404, 405, 500, the
+// parser's 400/408/413/431...); an unparsable head gives an empty Request.
+using ErrorHook = std::function<void(int status, const Request&, Response&)>;
+// RequestLog is one answered request (errors, streams, take_over too) for
+// Server::on_request_done, called on its connection's thread once the
+// response is written or failed; the views live only during the call.
+struct RequestLog {
+    std::string_view method, target, user_agent, referer; // "" when absent or unparsable
+    std::string_view peer;                 // client IP ("" on a Unix socket)
+    int version_minor = 1, status = 0;     // status as sent; 0: no head was sent
+    std::uint64_t bytes = 0;               // body bytes sent
+    std::chrono::microseconds duration{0}; // first request byte to last byte sent
+    std::chrono::system_clock::time_point time; // when the request began
+};
+using RequestLogHook = std::function<void(const RequestLog&)>;
+// format_common_log is r in Common Log Format (UTC, no newline), combined
+// adds ` "referer" "user-agent"`; "-" if empty; `"`, `\`, CTL, non-ASCII: \xHH.
+std::string format_common_log(const RequestLog& r);
+std::string format_combined_log(const RequestLog& r);
+
 struct RunOptions;
 struct GroupReport;
 
@@ -858,6 +893,9 @@ public:
     // thread at each change of state (like Go's Server.ConnState), with a
     // connection id unique within this server. Register before serve().
     void on_conn_state(std::function<void(std::uint64_t id, ConnState state)> f);
+    void use(Middleware m);            // see Middleware, ErrorHook, RequestLog;
+    void on_error(ErrorHook h);        // register them before serve()
+    void on_request_done(RequestLogHook f);
 
     // is_shutting_down is true once shutdown() or close() began.
     bool is_shutting_down() const;
@@ -1763,7 +1801,11 @@ struct Conn {
     RequestHead head_;
     Request req_;
     Response res_;
+    int status_sent = 0;         // for the access log: the status line sent,
+    std::uint64_t body_sent = 0; // the body bytes sent, the client's address
+    std::string peer;            // (looked up on first use)
 
+    void log_request();
     void run();
     Next serve_one();
     bool wait_for_request();
@@ -1816,11 +1858,16 @@ public:
     bool tcp_ = false;             // TCP, and kBlockingIdleRead (set before serving)
     std::vector<std::function<void()>> on_shutdown_;
     std::function<void(std::uint64_t, ConnState)> on_conn_state_;
+    std::vector<Middleware> middleware_;                     // Server::use
+    ErrorHook on_error_;                                     // Server::on_error
+    RequestLogHook on_request_done_;                         // Server::on_request_done
     std::atomic<bool> shutting_down_{false};
     std::atomic<Phase> phase_{Phase::idle};
 
     bool stopping() const { return phase_.load(std::memory_order_acquire) >= Phase::stopping; }
-    void route(Request& req, Response& res, bool& handler_ok);
+    void route(Request& req, Response& res);
+    void run_chain(std::size_t i, Request& req, Response& res);
+    void error_page(int status, const Request& req, Response& res);
     void wait_serve_returned();
     bool wait_shutdown_for(Duration timeout);
     bool wait_cancel_for(const Conn& c, Duration timeout);
@@ -1906,19 +1953,65 @@ inline Core*& current_core() {
     return core;
 }
 
-// invoke_handler runs user code; the one place exceptions are caught.
-inline bool invoke_handler(const Handler& h, const Request& req, Response& res) {
+// invoke_user runs user code; the one place exceptions are caught.
+template <class F> inline bool invoke_user(const F& f) {
 #if GRACEFUL_HTTP_NO_EXCEPTIONS
-    h(req, res);
+    f();
     return true;
 #else
     try {
-        h(req, res);
+        f();
         return true;
     } catch (...) {
         return false;
     }
 #endif
+}
+
+// ---- Middleware, error pages, access log ----
+
+// peer_address is the numeric IP of the socket's peer, "" if it has none.
+inline std::string peer_address(int fd) {
+    sockaddr_storage a{};
+    socklen_t len = sizeof a;
+    char text[INET6_ADDRSTRLEN] = "";
+    ::getpeername(fd, reinterpret_cast<sockaddr*>(&a), &len); // on failure no family matches
+    if (a.ss_family == AF_INET) ::inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(&a)->sin_addr, text, sizeof text);
+    if (a.ss_family == AF_INET6) ::inet_ntop(AF_INET6, &reinterpret_cast<sockaddr_in6*>(&a)->sin6_addr, text, sizeof text);
+    return text;
+}
+
+// format_log writes r in Common (or Combined) Log Format. Fields are "-"
+// when empty, escaped so that a client can neither end one nor forge a line.
+inline std::string format_log(const RequestLog& r, bool combined) {
+    std::string out;
+    auto field = [&out](std::string_view s, const char* after) {
+        if (s.empty()) out += '-';
+        for (char c : s) {
+            auto u = static_cast<unsigned char>(c);
+            char hex[8];
+            if (u >= 0x20 && u <= 0x7e && c != '"' && c != '\\') out += c; // else \xHH, as nginx
+            else out.append(hex, static_cast<std::size_t>(std::snprintf(hex, sizeof hex, "\\x%02x", u)));
+        }
+        out += after;
+    };
+    std::time_t t = std::chrono::system_clock::to_time_t(r.time);
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    static const char kMonths[] = "JanFebMarAprMayJunJulAugSepOctNovDec"; // not %b: locale-free
+    char date[96];
+    std::snprintf(date, sizeof date, " - - [%02d/%.3s/%04d:%02d:%02d:%02d +0000] \"", tm.tm_mday,
+                  kMonths + 3 * (tm.tm_mon % 12), tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+    field(r.peer, date);
+    field(r.method, r.method.empty() ? "" : " ");
+    if (!r.method.empty()) field(r.target, r.version_minor == 0 ? " HTTP/1.0" : " HTTP/1.1");
+    out += "\" " + std::to_string(r.status) + (r.bytes > 0 ? " " + std::to_string(r.bytes) : " -");
+    if (combined) {
+        out += " \"";
+        field(r.referer, "\" \"");
+        field(r.user_agent, "\"");
+    }
+    return out;
 }
 
 } // namespace detail
@@ -2716,7 +2809,7 @@ inline void Core::help_accept(TimePoint now) {
 
 // ---- Core: routing ----
 
-inline void Core::route(Request& req, Response& res, bool& handler_ok) {
+inline void Core::route(Request& req, Response& res) {
     const Route* found = nullptr;
     bool path_known = false; // some route has this path: 405, not 404
     std::vector<std::pair<std::string, std::string>>& params = req.match_; // reused
@@ -2730,10 +2823,9 @@ inline void Core::route(Request& req, Response& res, bool& handler_ok) {
             if (exact) break;
         }
     }
-    handler_ok = true;
     bool options = req.method == "OPTIONS";
     if (found) {
-        handler_ok = invoke_handler(found->handler, req, res);
+        found->handler(req, res); // exceptions: serve_one's invoke_user
     } else if (path_known || req.path == "*") {
         // RFC 9110 §9.3.7: OPTIONS is answered by the router with the
         // methods the path has (for "*", the server has), unless a
@@ -2754,13 +2846,12 @@ inline void Core::route(Request& req, Response& res, bool& handler_ok) {
         add("OPTIONS");
         res.status = options ? 204 : 405;
         res.set_header("Allow", allow);
-        if (!options) res.text("405 Method Not Allowed\n");
+        if (!options) error_page(405, req, res);
     } else if (not_found_) {
         res.status = 404;
-        handler_ok = invoke_handler(not_found_, req, res);
+        not_found_(req, res);
     } else {
-        res.status = 404;
-        res.text("404 Not Found\n");
+        error_page(404, req, res);
     }
 }
 
@@ -2778,6 +2869,7 @@ inline void Conn::run() {
     bool linger = false;
     while (wait_for_request()) {
         Next next = serve_one();
+        if (state == ConnState::active && core->on_request_done_) log_request();
         if (next == Next::keep_alive) {
             core->help_accept(head_started_at); // cheap unless its turn came
             continue;
@@ -2987,6 +3079,7 @@ inline Conn::Next Conn::serve_one() {
     if (!read_head(head, pr)) return Next::drop;
     set_state(ConnState::active);
     if (pr.status == ParseStatus::error) {
+        req_ = Request(); // the hooks see an empty Request, not the last one
         send_error(pr.http_status);
         return Next::linger;
     }
@@ -3028,8 +3121,7 @@ inline Conn::Next Conn::serve_one() {
     Response& res = res_; // reused, like req
     res.reset();
     res.conn_ = this;
-    bool handler_ok = true;
-    core->route(req, res, handler_ok);
+    bool handler_ok = invoke_user([&] { core->run_chain(0, req, res); });
     Next next = finish_response(req, res, handler_ok);
     core->request_finished(closed_for_shutdown, first_from_backlog);
     return next;
@@ -3045,8 +3137,7 @@ inline Conn::Next Conn::finish_response(const Request& req, Response& res, bool 
         int status = handler_ok ? (body_error != 0 ? body_error : 400) : 500;
         res.reset();
         res.conn_ = this;
-        res.status = status;
-        res.text(std::to_string(status) + " " + reason_phrase(status) + "\n");
+        core->error_page(status, req, res);
         close_after = true;
     }
     if (!body_done) { // the handler did not read the body
@@ -3161,6 +3252,7 @@ inline bool status_has_body(int status) {
 inline void Conn::build_head(const Response& res, Body mode) {
     out.clear();
     int status = (res.status >= 100 && res.status <= 999) ? res.status : 500;
+    status_sent = status;
     // The hot path: plain appends, no printf-style formatting.
     char code[4] = {static_cast<char>('0' + status / 100), static_cast<char>('0' + status / 10 % 10),
                     static_cast<char>('0' + status % 10), ' '};
@@ -3225,6 +3317,7 @@ inline bool Conn::send_response(const Response& res) {
                     {const_cast<char*>(res.body.data()), res.body.size()}};
     int n = (head_only || !status_has_body(res.status) || res.body.empty()) ? 1 : 2;
     if (!send_all(fd, iov, n, deadline_after(core->opt_.write_timeout))) broken = true;
+    else if (n == 2) body_sent += res.body.size();
     return !broken;
 }
 
@@ -3232,8 +3325,7 @@ inline void Conn::send_error(int status) {
     framing.keep_alive = false;
     head_only = false;
     Response res;
-    res.status = status;
-    res.text(std::to_string(status) + " " + reason_phrase(status) + "\n");
+    core->error_page(status, req_, res);
     close_after = true;
     send_response(res);
 }
@@ -3274,12 +3366,14 @@ inline bool Conn::write_stream(std::string_view data) {
                         {const_cast<char*>(data.data()), data.size()},
                         {const_cast<char*>("\r\n"), 2}};
         if (!send_all(fd, iov, 3, deadline)) broken = true;
+        else body_sent += data.size();
         return !broken;
     }
     std::size_t n = data.size();
     if (stream == Stream::fixed) n = static_cast<std::size_t>(std::min<std::uint64_t>(n, stream_left));
     iovec iov{const_cast<char*>(data.data()), n};
     if (n > 0 && !send_all(fd, &iov, 1, deadline)) broken = true;
+    else body_sent += n;
     if (stream == Stream::fixed) stream_left -= n;
     return !broken && n == data.size();
 }
@@ -3797,6 +3891,42 @@ inline ShutdownReport serve_until_signal(Server& server, Duration grace) {
     opt.grace = grace;
     return run_until_signal({&server}, opt).reports[0];
 }
+
+// ---- Middleware, error pages, access log ----
+
+inline void Server::use(Middleware m) { core_->middleware_.push_back(std::move(m)); }
+inline void Server::on_error(ErrorHook h) { core_->on_error_ = std::move(h); }
+inline void Server::on_request_done(RequestLogHook f) { core_->on_request_done_ = std::move(f); }
+
+// run_chain: middleware i, whose next() runs i + 1 or the router (a one-pointer Next: no allocation).
+inline void detail::Core::run_chain(std::size_t i, Request& req, Response& res) {
+    if (i == middleware_.size()) return route(req, res);
+    struct Frame { Core* core; Request* req; Response* res; std::size_t next; } f{this, &req, &res, i + 1};
+    const Next next = [p = &f] { p->core->run_chain(p->next, *p->req, *p->res); };
+    middleware_[i](req, res, next);
+}
+
+// error_page: the library's answer, as on_error rewrites it (socket hidden, status kept).
+inline void detail::Core::error_page(int status, const Request& req, Response& res) {
+    auto plain = [&] { res.text(std::to_string(status) + " " + reason_phrase(status) + "\n"); };
+    plain();
+    Conn* conn = std::exchange(res.conn_, nullptr);
+    if (on_error_ && !invoke_user([&] { on_error_(status, req, res); })) plain();
+    res.conn_ = conn;
+    res.status = status;
+}
+
+inline void detail::Conn::log_request() {
+    if (peer.empty()) peer = peer_address(fd);
+    auto took = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - head_started_at);
+    RequestLog r{req_.method, req_.target, req_.header("User-Agent"), req_.header("Referer"), peer,
+                 req_.version_minor, std::exchange(status_sent, 0), std::exchange(body_sent, 0), took,
+                 std::chrono::system_clock::now() - took};
+    invoke_user([&] { core->on_request_done_(r); }); // a throwing logger loses its line only
+}
+
+inline std::string format_common_log(const RequestLog& r) { return detail::format_log(r, false); }
+inline std::string format_combined_log(const RequestLog& r) { return detail::format_log(r, true); }
 
 } // namespace graceful_http
 

@@ -20,7 +20,7 @@ using graceful_http::Response;
 namespace {
 
 const char kUsage[] = "usage: demo_server [--host ADDR] [--port N] [--grace-ms N]"
-                      " [--drain-delay-ms N] [--max-connections N]\n";
+                      " [--drain-delay-ms N] [--max-connections N] [--access-log]\n";
 
 // parse_int accepts only a whole decimal number within [lo, hi].
 bool parse_int(std::string_view s, long lo, long hi, long& out) {
@@ -68,11 +68,17 @@ int main(int argc, char** argv) {
 
     std::string host = "127.0.0.1";
     long port = 8080, grace_ms = 10000, drain_delay_ms = 0, max_conns = 0;
+    bool access_log = false;
     for (int i = 1; i < argc; i += 2) {
         std::string flag = argv[i];
         if (flag == "-h" || flag == "--help") {
             std::fputs(kUsage, stdout);
             return 0;
+        }
+        if (flag == "--access-log") { // a flag without a value
+            access_log = true;
+            --i;
+            continue;
         }
         std::string_view v = i + 1 < argc ? argv[i + 1] : ""; // missing value fails below
         bool ok = false;
@@ -147,6 +153,15 @@ int main(int argc, char** argv) {
                "Connections force-closed at the shutdown deadline.", s.drain.connections_forced);
         res.text(out, "text/plain; version=0.0.4");
     });
+
+    // ---- Files, uploads, forms, logging ----
+    // --access-log: one Combined Log Format line per answered request on
+    // stderr, written by one fwrite (stdio's lock keeps lines whole).
+    if (access_log)
+        srv.on_request_done([](const graceful_http::RequestLog& r) {
+            std::string line = graceful_http::format_combined_log(r) + "\n";
+            std::fwrite(line.data(), 1, line.size(), stderr);
+        });
 
     // Socket activation (systemd, or a predecessor's handoff): serve on the
     // inherited listener instead of binding.
