@@ -805,7 +805,7 @@ using ErrorHook = std::function<void(int status, const Request&, Response&)>;
 struct RequestLog {
     std::string_view method, target, user_agent, referer; // "" when absent or unparsable
     std::string_view peer;                 // client IP ("" on a Unix socket)
-    int version_minor = 1, status = 0;     // status as sent; 0: no head was sent
+    int version_minor = 1, status = 0;     // status: of the head written (0: none)
     std::uint64_t bytes = 0;               // body bytes sent
     std::chrono::microseconds duration{0}; // first request byte to last byte sent
     std::chrono::system_clock::time_point time; // when the request began
