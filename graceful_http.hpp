@@ -218,6 +218,7 @@
 #include <pthread.h>     // threads with a small, fixed stack size
 #include <sys/ioctl.h>   // FIONREAD: is unread input waiting before a close?
 #include <sys/socket.h>  // the sockets API
+#include <sys/stat.h>    // fstat: the size and mtime of a file served
 #include <sys/un.h>      // sockaddr_un for Unix domain sockets
 #include <sys/uio.h>     // writev: head and body in one call
 #include <sys/wait.h>    // waitpid for an abandoned successor
@@ -249,6 +250,8 @@
 //   kBlockingIdleRead     idle recv() woken by SHUT_RD       poll() on the socket
 //                           (Linux)                            and the stop wake pipe
 //   peer_done             TCP_INFO (Linux)                   never asked: true
+//   send_file_part        sendfile(2) (Linux)                pread + no_sigpipe_send
+//   mtime_ns              st_mtim (st_mtimespec: macOS)
 //
 // These three macros are internal and #undef'd at the end of the section.
 #if defined(__linux__) && !GRACEFUL_HTTP_PORTABLE
@@ -274,6 +277,7 @@
 #include <linux/inet_diag.h>  // sock_diag: are handshakes still under way on the
 #include <linux/netlink.h>    //   listener's port? (the drain waits for them)
 #include <linux/sock_diag.h>
+#include <sys/sendfile.h>     // sendfile: a file body without a copy through user space
 #endif
 #if defined(__APPLE__)
 #include <crt_externs.h> // _NSGetEnviron: environ is not visible to a macOS shared library
@@ -354,23 +358,17 @@ inline bool make_pipe(int fds[2], bool nonblock) {
 #endif
 }
 
-// no_sigpipe_send is sendmsg(2) that never raises SIGPIPE: a vanished
-// client is an EPIPE, not the end of the process.
-inline ssize_t no_sigpipe_send(int fd, const msghdr* msg, int flags) {
-#if GRACEFUL_HTTP_FAST_NOSIGNAL
-    return ::sendmsg(fd, msg, flags | MSG_NOSIGNAL);
-#elif defined(SO_NOSIGPIPE)
-    return ::sendmsg(fd, msg, flags); // accept_cloexec set SO_NOSIGPIPE
-#else
-    // Neither (Linux with GRACEFUL_HTTP_PORTABLE): block SIGPIPE in this
-    // thread for the call, take back the one an EPIPE raised (unless one
-    // was pending before), and restore the mask.
+// without_sigpipe calls send() (a send(2)-like call) with SIGPIPE blocked
+// in this thread, takes back the one an EPIPE raised (unless one was
+// pending before), and restores the mask.
+template <class Send>
+ssize_t without_sigpipe(Send send) {
     sigset_t pipe_only, old, pending;
     sigemptyset(&pipe_only);
     sigaddset(&pipe_only, SIGPIPE);
     ::pthread_sigmask(SIG_BLOCK, &pipe_only, &old);
     bool was_pending = ::sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE) == 1;
-    ssize_t n = ::sendmsg(fd, msg, flags);
+    ssize_t n = send();
     int err = errno;
     if (n < 0 && err == EPIPE && !was_pending) {
         const timespec zero{0, 0};
@@ -380,6 +378,18 @@ inline ssize_t no_sigpipe_send(int fd, const msghdr* msg, int flags) {
     ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
     errno = err;
     return n;
+}
+
+// no_sigpipe_send is sendmsg(2) that never raises SIGPIPE: a vanished
+// client is an EPIPE, not the end of the process.
+inline ssize_t no_sigpipe_send(int fd, const msghdr* msg, int flags) {
+#if GRACEFUL_HTTP_FAST_NOSIGNAL
+    return ::sendmsg(fd, msg, flags | MSG_NOSIGNAL);
+#elif defined(SO_NOSIGPIPE)
+    return ::sendmsg(fd, msg, flags); // accept_cloexec set SO_NOSIGPIPE
+#else
+    // Neither (Linux with GRACEFUL_HTTP_PORTABLE): block it for the call.
+    return without_sigpipe([&] { return ::sendmsg(fd, msg, flags); });
 #endif
 }
 
@@ -507,6 +517,37 @@ inline bool peer_done(int fd) {
     (void)fd;
     return true;
 #endif
+}
+
+// ---- Static files: sending a file, its modification time ----
+
+// send_file_part sends up to `n` bytes of `file` from `offset` to the
+// non-blocking socket `sock`: -1 and errno as send(2), 0 at the end of the
+// file. Linux: sendfile(2), no copy through user space (with SIGPIPE held:
+// it has no MSG_NOSIGNAL). Elsewhere: pread() into a buffer and send.
+inline ssize_t send_file_part(int sock, int file, std::uint64_t offset, std::size_t n) {
+#if GRACEFUL_HTTP_FAST_LINUX
+    off_t off = static_cast<off_t>(offset);
+    return without_sigpipe([&] { return ::sendfile(sock, file, &off, n); });
+#else
+    char buf[16 * 1024];
+    ssize_t got = ::pread(file, buf, std::min(n, sizeof buf), static_cast<off_t>(offset));
+    iovec iov{buf, got > 0 ? static_cast<std::size_t>(got) : 0};
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    return got <= 0 ? got : no_sigpipe_send(sock, &msg, MSG_DONTWAIT);
+#endif
+}
+
+// mtime_ns is a file's modification time in nanoseconds since the epoch.
+inline std::int64_t mtime_ns(const struct stat& st) {
+#if defined(__APPLE__)
+    const timespec& t = st.st_mtimespec;
+#else
+    const timespec& t = st.st_mtim;
+#endif
+    return static_cast<std::int64_t>(t.tv_sec) * 1000000000 + t.tv_nsec;
 }
 
 } // namespace detail
@@ -751,6 +792,11 @@ public:
     // up to Options::write_timeout. Returns false once the client is gone,
     // the write timed out or the connection was force-closed.
     bool write(std::string_view data);
+    // write_file sends `length` bytes of the open file `file_fd` from
+    // `offset` as part of the streamed body, never read into memory
+    // (sendfile(2) on Linux), within one write_timeout. It does not close
+    // file_fd. Returns as write(); false too if the file ended early.
+    bool write_file(int file_fd, std::uint64_t offset, std::uint64_t length);
     bool streaming() const { return streaming_; }
 
     // take_over hands the connection's socket to the handler, for
@@ -783,6 +829,7 @@ using Handler = std::function<void(const Request&, Response&)>;
 
 struct RunOptions;
 struct GroupReport;
+struct FileServerOptions;
 
 // Server is an HTTP/1.1 server. Not copyable, not movable.
 class Server {
@@ -806,6 +853,15 @@ public:
     void put(std::string_view pattern, Handler h) { handle("PUT", pattern, std::move(h)); }
     void del(std::string_view pattern, Handler h) { handle("DELETE", pattern, std::move(h)); }
     void not_found(Handler h);
+    // serve_dir serves the files below directory `root` at `prefix`
+    // through send_file: GET /prefix/a/b.txt is root/a/b.txt, "/prefix"
+    // is 301 to "/prefix/". Nothing outside root is served: ".", ".." or
+    // empty segments, backslashes, %2F and %5C are 400; dotfiles (unless
+    // options.dotfiles) and symlinks resolving outside root are 404. A
+    // directory serves its index; named without its '/' it is 301 to it.
+    void serve_dir(std::string_view prefix, const std::string& root);
+    void serve_dir(std::string_view prefix, const std::string& root,
+                   const FileServerOptions& options);
 
     // listen binds and listens on host:port ("127.0.0.1", "::1", "::" for
     // dual-stack, "localhost"). Port 0 picks a free port; see port().
@@ -914,6 +970,40 @@ GroupReport run_until_signal(const std::vector<Server*>& servers, const RunOptio
 // serve_until_signal is run_until_signal for one server. If serve() fails
 // (not listening), drained and completed are false.
 ShutdownReport serve_until_signal(Server& server, Duration grace);
+
+// ---- Static files ----
+
+// FileServerOptions configures Server::serve_dir and send_file.
+struct FileServerOptions {
+    // index is the file a directory serves ("/docs/" answers with
+    // docs/index.html). Default "index.html"; "" serves none. A directory
+    // without one is 404: there is no listing.
+    std::string index = "index.html";
+    // dotfiles serves names beginning with '.' (".git", ".env"). Default
+    // false: a path with such a component is 404.
+    bool dotfiles = false;
+    // content_types maps extensions (no dot, any case) to a Content-Type,
+    // searched before the built-in table. Default empty.
+    std::vector<std::pair<std::string, std::string>> content_types;
+};
+
+// content_type_for is the Content-Type for a file name: options' table,
+// the built-in one (html, css, js, json, txt, svg, png, jpg, wasm, pdf,
+// ...), else "application/octet-stream".
+std::string_view content_type_for(std::string_view name, const FileServerOptions& options);
+
+// send_file answers req with the regular file at `path`, like Go's
+// ServeContent: Content-Type, Last-Modified, a strong ETag (size and
+// mtime in ns), Accept-Ranges; If-Match / If-Unmodified-Since -> 412,
+// If-None-Match / If-Modified-Since -> 304 (RFC 9110 §13.2.2 order);
+// Range -> 206, several -> multipart/byteranges, none satisfiable -> 416,
+// with If-Range. Malformed Range fields, more than 16 ranges, or ranges
+// adding up to more than the file are ignored (200); so are dates not in
+// IMF-fixdate form. The body goes out with write_file, never read into
+// memory; a shutdown lets it finish. False: `path` is not a readable
+// regular file (the response is then 404) or the client is gone.
+bool send_file(const Request& req, Response& res, const std::string& path,
+               const FileServerOptions& options = FileServerOptions());
 
 // ---- Process handoff: systemd socket activation and re-exec ----
 
@@ -1069,9 +1159,11 @@ inline const char* reason_phrase(int status) {
     case 409: return "Conflict";
     case 410: return "Gone";
     case 411: return "Length Required";
+    case 412: return "Precondition Failed";
     case 413: return "Content Too Large";
     case 414: return "URI Too Long";
     case 415: return "Unsupported Media Type";
+    case 416: return "Range Not Satisfiable";
     case 417: return "Expectation Failed";
     case 422: return "Unprocessable Content";
     case 429: return "Too Many Requests";
@@ -1919,6 +2011,116 @@ inline bool invoke_handler(const Handler& h, const Request& req, Response& res) 
         return false;
     }
 #endif
+}
+
+
+// ---- Static files: dates, ranges, path checks ----
+
+constexpr char kMonthNames[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
+
+// format_http_date writes an IMF-fixdate (RFC 9110 §5.6.7), whatever the locale.
+inline std::string_view format_http_date(std::int64_t secs, char (&buf)[48]) {
+    std::time_t t = static_cast<std::time_t>(secs);
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    int n = std::snprintf(buf, sizeof buf, "%.3s, %02d %.3s %04d %02d:%02d:%02d GMT",
+                          "SunMonTueWedThuFriSat" + tm.tm_wday % 7 * 3, tm.tm_mday,
+                          kMonthNames + tm.tm_mon % 12 * 3, tm.tm_year + 1900, tm.tm_hour,
+                          tm.tm_min, tm.tm_sec);
+    return std::string_view(buf, n > 0 ? static_cast<std::size_t>(n) : 0);
+}
+
+// parse_http_date reads an IMF-fixdate ("Sun, 06 Nov 1994 08:49:37 GMT");
+// false for anything else, the obsolete RFC 850 and asctime forms too:
+// what it read must format back to exactly the input.
+inline bool parse_http_date(std::string_view s, std::int64_t& secs) {
+    s = trim_ows(s);
+    char in[30] = {}, mon[4] = {}, back[48];
+    int day = 0, year = 0, hh = 0, mm = 0, ss = 0;
+    if (s.size() != 29) return false;
+    std::memcpy(in, s.data(), 29);
+    const char* m = nullptr;
+    if (std::sscanf(in + 5, "%2d %3s %4d %2d:%2d:%2d", &day, mon, &year, &hh, &mm, &ss) != 6 ||
+        (m = std::strstr(kMonthNames, mon)) == nullptr)
+        return false;
+    static const int kCum[12] = {0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334};
+    int mi = static_cast<int>(m - kMonthNames) / 3;
+    std::int64_t y = year - (mi < 2 ? 1 : 0); // leap days before this date: up to y, from 1970
+    std::int64_t days = (year - 1970) * 365 + (y / 4 - y / 100 + y / 400 - 477) + kCum[mi] + day - 1;
+    secs = ((days * 24 + hh) * 60 + mm) * 60 + ss;
+    return format_http_date(secs, back) == s;
+}
+
+// ByteRange is `length` bytes from `first`; RangeSet the ranges asked for.
+struct ByteRange {
+    std::uint64_t first = 0, length = 0;
+};
+struct RangeSet {
+    static constexpr std::size_t kMax = 16; // more ranges: ignored (a DoS guard)
+    ByteRange ranges[kMax];
+    std::size_t count = 0;
+};
+enum class RangeStatus { ignore, ok, unsatisfiable };
+
+// parse_range reads a Range field (RFC 9110 §14.1.2: "bytes=0-99,-5,200-")
+// for a representation of `size` bytes. ok: `out` holds the satisfiable
+// ranges, clamped to the size, in request order. unsatisfiable: none is
+// (416). ignore: another unit, bad syntax, more than kMax ranges, or
+// ranges adding up to more than the size (as Go): send it all (200).
+inline RangeStatus parse_range(std::string_view v, std::uint64_t size, RangeSet& out) {
+    out.count = 0;
+    v = trim_ows(v);
+    if (v.size() < 6 || !iequals(v.substr(0, 6), "bytes=")) return RangeStatus::ignore;
+    bool bad = false;
+    std::size_t items = 0;
+    std::uint64_t sum = 0;
+    for_each_list_item(v.substr(6), [&](std::string_view item) {
+        std::size_t dash = item.find('-');
+        std::uint64_t a = 0, b = 0;
+        bool has_a = dash > 0 && dash != std::string_view::npos, has_b = dash + 1 < item.size();
+        bad = bad || ++items > RangeSet::kMax || dash == std::string_view::npos ||
+              (has_a && !parse_content_length(item.substr(0, dash), a)) ||
+              (has_b && !parse_content_length(item.substr(dash + 1), b)) ||
+              (!has_a && !has_b) || (has_a && has_b && b < a);
+        if (bad || (has_a ? a >= size : b == 0 || size == 0)) return; // unsatisfiable
+        ByteRange& r = out.ranges[out.count++];
+        r.first = has_a ? a : size - std::min(b, size); // no first: the last b bytes
+        r.length = (has_a && has_b ? std::min(b, size - 1) : size - 1) - r.first + 1;
+        bad = r.length > size - sum; // sum <= size until then
+        sum += r.length;
+    });
+    if (bad || items == 0) return out.count = 0, RangeStatus::ignore;
+    return out.count == 0 ? RangeStatus::unsatisfiable : RangeStatus::ok;
+}
+
+// etag_listed: is `etag` in an If-Match / If-None-Match list? "*" is any;
+// weak comparison ignores a W/ prefix, strong comparison refuses it.
+inline bool etag_listed(std::string_view list, std::string_view etag, bool weak) {
+    bool found = false;
+    for_each_list_item(list, [&](std::string_view item) {
+        if (weak && item.size() > 2 && item.substr(0, 2) == "W/") item.remove_prefix(2);
+        found = found || item == "*" || item == etag;
+    });
+    return found;
+}
+
+// PathCheck: may a decoded path below a mount point be joined to the root?
+// bad (400): a ".", ".." or empty segment (so no absolute path), a
+// backslash or NUL. hidden (404): a segment starting with '.'.
+enum class PathCheck { ok, bad, hidden };
+inline PathCheck check_file_path(std::string_view rel, bool dotfiles) {
+    if (rel.find_first_of(std::string_view("\\\0", 2)) != std::string_view::npos)
+        return PathCheck::bad;
+    PathCheck r = PathCheck::ok;
+    while (!rel.empty()) {
+        std::size_t slash = rel.find('/');
+        std::string_view seg = rel.substr(0, slash);
+        if (seg.empty() || seg == "." || seg == "..") return PathCheck::bad;
+        if (seg.front() == '.' && !dotfiles) r = PathCheck::hidden;
+        if (slash == std::string_view::npos) break;
+        rel.remove_prefix(slash + 1); // a trailing '/' (a directory) ends the loop
+    }
+    return r;
 }
 
 } // namespace detail
@@ -3796,6 +3998,247 @@ inline ShutdownReport serve_until_signal(Server& server, Duration grace) {
     RunOptions opt;
     opt.grace = grace;
     return run_until_signal({&server}, opt).reports[0];
+}
+
+// ---- Static files ----
+
+inline std::string_view content_type_for(std::string_view name, const FileServerOptions& options) {
+    std::size_t dot = name.rfind('.');
+    if (dot == std::string_view::npos || name.find('/', dot) != std::string_view::npos)
+        return "application/octet-stream";
+    std::string_view ext = name.substr(dot + 1);
+    for (const auto& t : options.content_types)
+        if (detail::iequals(t.first, ext)) return t.second;
+    static const char* const kTypes[][2] = { // the usual web types; charset for text
+        {"html", "text/html; charset=utf-8"}, {"htm", "text/html; charset=utf-8"},
+        {"css", "text/css; charset=utf-8"}, {"js", "text/javascript; charset=utf-8"},
+        {"mjs", "text/javascript; charset=utf-8"}, {"txt", "text/plain; charset=utf-8"},
+        {"md", "text/markdown; charset=utf-8"}, {"csv", "text/csv; charset=utf-8"},
+        {"json", "application/json"}, {"xml", "application/xml"}, {"svg", "image/svg+xml"},
+        {"png", "image/png"}, {"jpg", "image/jpeg"}, {"jpeg", "image/jpeg"}, {"gif", "image/gif"},
+        {"webp", "image/webp"}, {"avif", "image/avif"}, {"ico", "image/x-icon"},
+        {"wasm", "application/wasm"}, {"pdf", "application/pdf"}, {"zip", "application/zip"},
+        {"gz", "application/gzip"}, {"mp4", "video/mp4"}, {"webm", "video/webm"},
+        {"mp3", "audio/mpeg"}, {"woff2", "font/woff2"}, {"woff", "font/woff"}};
+    for (const auto& t : kTypes)
+        if (detail::iequals(t[0], ext)) return t[1];
+    return "application/octet-stream";
+}
+
+// write_file: the socket is non-blocking for the call, so sendfile never
+// blocks past write_timeout; on a chunked stream the file is one chunk.
+inline bool Response::write_file(int file_fd, std::uint64_t offset, std::uint64_t length) {
+    using Stream = detail::Conn::Stream;
+    if (conn_ == nullptr || !begin_stream() || stream_failed_ || conn_->broken) return false;
+    detail::Conn& c = *conn_;
+    if (c.head_only || length == 0 || c.stream == Stream::none) return true;
+    bool whole = c.stream != Stream::fixed || length <= c.stream_left;
+    if (!whole) length = c.stream_left;
+    detail::TimePoint deadline = detail::deadline_after(c.core->opt_.write_timeout);
+    char line[24];
+    int len = std::snprintf(line, sizeof line, "%llx\r\n", static_cast<unsigned long long>(length));
+    iovec iov[2] = {{line, static_cast<std::size_t>(len)}, {const_cast<char*>("\r\n"), 2}};
+    bool chunked = c.stream == Stream::chunked;
+    int flags = ::fcntl(c.fd, F_GETFL);
+    bool ok = flags >= 0 && ::fcntl(c.fd, F_SETFL, flags | O_NONBLOCK) == 0 &&
+              (!chunked || detail::send_all(c.fd, &iov[0], 1, deadline));
+    for (std::uint64_t sent = 0; ok && sent < length;) {
+        std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(length - sent, 1 << 30));
+        ssize_t k = detail::send_file_part(c.fd, file_fd, offset + sent, n);
+        if (k > 0) sent += static_cast<std::uint64_t>(k);
+        else if (k < 0 && errno == EINTR) continue;
+        else // an error, or the file shrank (k == 0): the framing is broken
+            ok = k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) &&
+                 detail::wait_fd(c.fd, POLLOUT, deadline) == detail::Wait::ready;
+    }
+    if (flags >= 0) ::fcntl(c.fd, F_SETFL, flags);
+    ok = ok && (!chunked || detail::send_all(c.fd, &iov[1], 1, deadline));
+    if (c.stream == Stream::fixed) c.stream_left -= length;
+    if (!ok) c.broken = stream_failed_ = true;
+    return ok && whole;
+}
+
+namespace detail {
+
+struct FdCloser {
+    int fd;
+    ~FdCloser() { close_fd(fd); }
+};
+
+inline void status_text(Response& res, int status) {
+    res.status = status;
+    res.text(std::to_string(status) + " " + reason_phrase(status) + "\n");
+}
+
+// open_for_serving opens a regular file or a directory (O_NONBLOCK: a
+// FIFO must not block the open); -1 for anything else.
+inline int open_for_serving(const std::string& path, struct stat& st, bool nofollow) {
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | (nofollow ? O_NOFOLLOW : 0));
+    if (fd >= 0 && (::fstat(fd, &st) != 0 || !(S_ISREG(st.st_mode) || S_ISDIR(st.st_mode))))
+        close_fd(fd);
+    return fd;
+}
+
+// precondition_status evaluates the conditional fields in RFC 9110
+// §13.2.2's order: 0 (go on), 304 or 412.
+inline int precondition_status(const Request& req, std::string_view etag, std::int64_t mtime) {
+    std::int64_t t = 0;
+    bool get = req.method == "GET" || req.method == "HEAD";
+    if (req.has_header("If-Match")) {
+        if (!etag_listed(req.header("If-Match"), etag, false)) return 412;
+    } else if (parse_http_date(req.header("If-Unmodified-Since"), t) && mtime > t) {
+        return 412;
+    }
+    if (req.has_header("If-None-Match")) {
+        if (etag_listed(req.header("If-None-Match"), etag, true)) return get ? 304 : 412;
+    } else if (get && parse_http_date(req.header("If-Modified-Since"), t) && mtime <= t) {
+        return 304;
+    }
+    return 0;
+}
+
+// serve_file_fd is send_file on an open regular file.
+inline bool serve_file_fd(const Request& req, Response& res, int fd, const struct stat& st,
+                          std::string_view type) {
+    using ull = unsigned long long;
+    const std::uint64_t size = static_cast<std::uint64_t>(st.st_size);
+    const std::int64_t mtime = static_cast<std::int64_t>(st.st_mtime);
+    char etag[48], date[48], num[80], boundary[24];
+    std::snprintf(etag, sizeof etag, "\"%llx-%llx\"", static_cast<ull>(size),
+                  static_cast<ull>(mtime_ns(st)));
+    res.set_header("ETag", etag);
+    res.set_header("Last-Modified", format_http_date(mtime, date));
+    res.set_header("Accept-Ranges", "bytes");
+    if (int pre = precondition_status(req, etag, mtime)) {
+        if (pre == 412) status_text(res, 412);
+        return res.status = pre, true; // a 304 has no body
+    }
+    RangeSet rs;
+    std::int64_t t = 0;
+    std::string_view if_range = trim_ows(req.header("If-Range"));
+    RangeStatus rst = RangeStatus::ignore;
+    if (req.has_header("Range") && (!req.has_header("If-Range") || if_range == etag ||
+                                    (parse_http_date(if_range, t) && t == mtime)))
+        rst = parse_range(req.header("Range"), size, rs);
+    if (rst == RangeStatus::unsatisfiable) {
+        std::snprintf(num, sizeof num, "bytes */%llu", static_cast<ull>(size));
+        res.set_header("Content-Range", num);
+        return status_text(res, 416), true;
+    }
+    if (rst == RangeStatus::ignore) rs.ranges[0] = {0, size};
+    rs.count = std::max<std::size_t>(rs.count, 1);
+    static std::atomic<std::uint64_t> seq{0};
+    std::snprintf(boundary, sizeof boundary, "%016llx",
+                  static_cast<ull>(mtime_ns(st)) ^ (++seq * 0x9E3779B97F4A7C15ULL));
+    std::vector<std::string> heads(rs.count + 1); // multipart: each part's head, then the end
+    std::uint64_t length = 0;
+    for (std::size_t i = 0; i < rs.count; ++i) {
+        const ByteRange& r = rs.ranges[i];
+        std::snprintf(num, sizeof num, "bytes %llu-%llu/%llu", static_cast<ull>(r.first),
+                      static_cast<ull>(r.first + r.length - 1), static_cast<ull>(size));
+        if (rs.count > 1)
+            heads[i] = (i ? "\r\n--" : "--") + std::string(boundary) + "\r\nContent-Type: " +
+                       std::string(type) + "\r\nContent-Range: " + num + "\r\n\r\n";
+        length += heads[i].size() + r.length;
+    }
+    if (rs.count > 1) heads.back() = "\r\n--" + std::string(boundary) + "--\r\n";
+    length += heads.back().size();
+    res.status = rst == RangeStatus::ok ? 206 : 200;
+    if (rst == RangeStatus::ok && rs.count == 1) res.set_header("Content-Range", num);
+    res.set_header("Content-Type", rs.count > 1 ? "multipart/byteranges; boundary=" +
+                                                      std::string(boundary) : std::string(type));
+    res.set_header("Content-Length", std::to_string(length));
+    bool ok = res.begin_stream();
+    for (std::size_t i = 0; ok && i < rs.count; ++i)
+        ok = res.write(heads[i]) && res.write_file(fd, rs.ranges[i].first, rs.ranges[i].length);
+    return ok && res.write(heads.back());
+}
+
+// real_path is realpath(3) as a string: "" when `path` does not resolve.
+inline std::string real_path(const std::string& path) {
+    std::string out;
+    if (char* rp = ::realpath(path.c_str(), nullptr)) {
+        out = rp;
+        std::free(rp);
+    }
+    return out;
+}
+
+// resolve_under is the real path of `path` if it lies within `root_dir`
+// (resolved, ending in '/') with no dot segment below it unless
+// `dotfiles`; else "". Symlinks are followed, so one leaving root fails.
+inline std::string resolve_under(const std::string& path, const std::string& root_dir,
+                                 bool dotfiles) {
+    std::string out = real_path(path);
+    if (out.size() + 1 == root_dir.size() && root_dir.compare(0, out.size(), out) == 0)
+        return root_dir; // the root itself
+    if (out.compare(0, root_dir.size(), root_dir) != 0 ||
+        check_file_path(std::string_view(out).substr(root_dir.size()), dotfiles) != PathCheck::ok)
+        out.clear();
+    return out;
+}
+
+// slash_redirect: 301 to the request's own path plus '/' (never a
+// rebuilt one: "//dir/" would name a host).
+inline void slash_redirect(const Request& req, Response& res) {
+    std::size_t q = std::min(req.target.find('?'), req.target.size());
+    res.set_header("Location", (req.target[0] == '/' ? req.target.substr(0, q) : req.path) + "/" +
+                                   req.target.substr(q));
+    status_text(res, 301);
+}
+
+// serve_from_dir is serve_dir's handler: the path checks, then send_file.
+inline void serve_from_dir(const Request& req, Response& res, const std::string& root,
+                           const FileServerOptions& o) {
+    std::string_view raw = std::string_view(req.target).substr(0, req.target.find('?'));
+    bool encoded_sep = false; // %2F or %5C: a separator the path check cannot see
+    for (std::size_t i = 0; i + 2 < raw.size(); ++i)
+        encoded_sep = encoded_sep || (raw[i] == '%' && to_lower(raw[i + 2]) == (raw[i + 1] == '2' ? 'f' : raw[i + 1] == '5' ? 'c' : '\0'));
+    std::string_view rel = req.param("path");
+    PathCheck pc = encoded_sep ? PathCheck::bad : check_file_path(rel, o.dotfiles);
+    if (pc != PathCheck::ok) return status_text(res, pc == PathCheck::bad ? 400 : 404);
+    std::string root_dir = real_path(root);
+    if (root_dir.empty()) return status_text(res, 404);
+    if (root_dir.back() != '/') root_dir += '/';
+    std::string real = resolve_under(root_dir + std::string(rel), root_dir, o.dotfiles);
+    struct stat st{};
+    FdCloser f{real.empty() ? -1 : open_for_serving(real, st, true)};
+    if (f.fd >= 0 && S_ISDIR(st.st_mode)) {
+        if (req.path.back() != '/') return slash_redirect(req, res);
+        std::string dir = real.back() == '/' ? real : real + '/';
+        real = o.index.empty() ? std::string() : resolve_under(dir + o.index, root_dir, o.dotfiles);
+        close_fd(f.fd);
+        f.fd = real.empty() ? -1 : open_for_serving(real, st, true);
+    }
+    if (f.fd < 0 || !S_ISREG(st.st_mode)) return status_text(res, 404);
+    serve_file_fd(req, res, f.fd, st, content_type_for(real, o));
+}
+
+} // namespace detail
+
+inline bool send_file(const Request& req, Response& res, const std::string& path,
+                      const FileServerOptions& options) {
+    struct stat st{};
+    detail::FdCloser f{detail::open_for_serving(path, st, false)};
+    if (f.fd < 0 || !S_ISREG(st.st_mode)) {
+        detail::status_text(res, 404);
+        return false;
+    }
+    return detail::serve_file_fd(req, res, f.fd, st, content_type_for(path, options));
+}
+
+inline void Server::serve_dir(std::string_view prefix, const std::string& root) {
+    serve_dir(prefix, root, FileServerOptions());
+}
+
+inline void Server::serve_dir(std::string_view prefix, const std::string& root,
+                              const FileServerOptions& options) {
+    std::string mount(prefix);
+    if (mount.empty() || mount.back() != '/') mount += '/';
+    if (mount.size() > 1) get(mount.substr(0, mount.size() - 1), detail::slash_redirect);
+    get(mount + "{path...}", [root, options](const Request& req, Response& res) {
+        detail::serve_from_dir(req, res, root, options);
+    });
 }
 
 } // namespace graceful_http
