@@ -359,8 +359,9 @@ inline bool make_pipe(int fds[2], bool nonblock) {
 }
 
 // without_sigpipe calls send() (a send(2)-like call) with SIGPIPE blocked
-// in this thread, takes back the one an EPIPE raised (unless one was
-// pending before), and restores the mask.
+// in this thread, takes back one it raised (unless one was pending
+// before: sendfile can raise it and still report bytes sent), and
+// restores the mask.
 template <class Send>
 ssize_t without_sigpipe(Send send) {
     sigset_t pipe_only, old, pending;
@@ -370,7 +371,7 @@ ssize_t without_sigpipe(Send send) {
     bool was_pending = ::sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE) == 1;
     ssize_t n = send();
     int err = errno;
-    if (n < 0 && err == EPIPE && !was_pending) {
+    if (!was_pending && ::sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE) == 1) {
         const timespec zero{0, 0};
         while (::sigtimedwait(&pipe_only, nullptr, &zero) < 0 && errno == EINTR) {
         }

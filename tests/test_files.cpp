@@ -461,6 +461,7 @@ struct BigFile {
     Server srv;
     support::Gate entered;
     std::atomic<int> result{-1}; // send_file's result once it returned
+    int asked = 0;
     explicit BigFile(Options o = Options()) : srv(o) {
         put(dir / "big.bin", data);
         srv.get("/big", [this](const Request& req, Response& res) {
@@ -476,7 +477,7 @@ struct BigFile {
         REQUIRE(c.connect(srv.port()));
         ::setsockopt(c.fd(), SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
         REQUIRE(c.send("GET /big HTTP/1.1\r\nHost: x\r\n\r\n"));
-        REQUIRE(entered.wait_arrived(1));
+        REQUIRE(entered.wait_arrived(++asked));
     }
 };
 
@@ -539,14 +540,16 @@ TEST_CASE("files: write_timeout stops a file whose client stopped reading", "[fi
 TEST_CASE("files: a client vanishing mid-file costs nothing (no SIGPIPE)", "[files]") {
     BigFile b;
     support::Running run(b.srv);
-    {
+    // sendfile can raise SIGPIPE and still report bytes sent: seen about
+    // one time in three before without_sigpipe took back any SIGPIPE.
+    for (int i = 0; i < 4; ++i) {
         Client c;
         b.ask(c);
         REQUIRE(c.fill(support::Clock::now() + support::slack()) == Outcome::ok);
         c.close(); // unread data: a reset; the server's next send gets EPIPE
+        REQUIRE(support::eventually([&] { return b.result.load() == 0; }));
+        b.result = -1;
     }
-    REQUIRE(support::eventually([&] { return b.result.load() == 0; }));
-    b.result = -1;
     Client c2;
     REQUIRE(c2.connect(b.srv.port()));
     REQUIRE(c2.send("GET /big HTTP/1.1\r\nHost: x\r\nRange: bytes=5-9\r\n\r\n"));
