@@ -828,9 +828,42 @@ private:
 
 using Handler = std::function<void(const Request&, Response&)>;
 
+// ---- Static files ----
+
+// FileServerOptions configures Server::serve_dir and send_file.
+struct FileServerOptions {
+    // index is the file a directory serves ("/docs/" answers with
+    // docs/index.html). Default "index.html"; "" serves none. A directory
+    // without one is 404: there is no listing.
+    std::string index = "index.html";
+    // dotfiles serves names beginning with '.' (".git", ".env"). Default
+    // false: a path with such a component is 404.
+    bool dotfiles = false;
+    // content_types maps extensions (no dot, any case) to a Content-Type,
+    // searched before the built-in table. Default empty.
+    std::vector<std::pair<std::string, std::string>> content_types;
+};
+
+// content_type_for is the Content-Type for a file name: options' table,
+// the built-in one (html, css, js, json, txt, svg, png, jpg, wasm, pdf,
+// ...), else "application/octet-stream".
+std::string content_type_for(std::string_view name, const FileServerOptions& options);
+
+// send_file answers req with the regular file at `path`, like Go's
+// ServeContent: Content-Type, Last-Modified, a strong ETag (size and
+// mtime in ns), Accept-Ranges; If-Match / If-Unmodified-Since -> 412,
+// If-None-Match / If-Modified-Since -> 304 (RFC 9110 §13.2.2 order);
+// Range -> 206, several -> multipart/byteranges, none satisfiable -> 416,
+// with If-Range. Malformed Range fields, more than 16 ranges, or ranges
+// adding up to more than the file are ignored (200); so are dates not in
+// IMF-fixdate form. The body goes out with write_file, never read into
+// memory; a shutdown lets it finish. False: `path` is not a readable
+// regular file (the response is then 404) or the client is gone.
+bool send_file(const Request& req, Response& res, const std::string& path,
+               const FileServerOptions& options = FileServerOptions());
+
 struct RunOptions;
 struct GroupReport;
-struct FileServerOptions;
 
 // Server is an HTTP/1.1 server. Not copyable, not movable.
 class Server {
@@ -860,9 +893,8 @@ public:
     // empty segments, backslashes, %2F and %5C are 400; dotfiles (unless
     // options.dotfiles) and symlinks resolving outside root are 404. A
     // directory serves its index; named without its '/' it is 301 to it.
-    void serve_dir(std::string_view prefix, const std::string& root);
     void serve_dir(std::string_view prefix, const std::string& root,
-                   const FileServerOptions& options);
+                   const FileServerOptions& options = FileServerOptions());
 
     // listen binds and listens on host:port ("127.0.0.1", "::1", "::" for
     // dual-stack, "localhost"). Port 0 picks a free port; see port().
@@ -971,40 +1003,6 @@ GroupReport run_until_signal(const std::vector<Server*>& servers, const RunOptio
 // serve_until_signal is run_until_signal for one server. If serve() fails
 // (not listening), drained and completed are false.
 ShutdownReport serve_until_signal(Server& server, Duration grace);
-
-// ---- Static files ----
-
-// FileServerOptions configures Server::serve_dir and send_file.
-struct FileServerOptions {
-    // index is the file a directory serves ("/docs/" answers with
-    // docs/index.html). Default "index.html"; "" serves none. A directory
-    // without one is 404: there is no listing.
-    std::string index = "index.html";
-    // dotfiles serves names beginning with '.' (".git", ".env"). Default
-    // false: a path with such a component is 404.
-    bool dotfiles = false;
-    // content_types maps extensions (no dot, any case) to a Content-Type,
-    // searched before the built-in table. Default empty.
-    std::vector<std::pair<std::string, std::string>> content_types;
-};
-
-// content_type_for is the Content-Type for a file name: options' table,
-// the built-in one (html, css, js, json, txt, svg, png, jpg, wasm, pdf,
-// ...), else "application/octet-stream".
-std::string_view content_type_for(std::string_view name, const FileServerOptions& options);
-
-// send_file answers req with the regular file at `path`, like Go's
-// ServeContent: Content-Type, Last-Modified, a strong ETag (size and
-// mtime in ns), Accept-Ranges; If-Match / If-Unmodified-Since -> 412,
-// If-None-Match / If-Modified-Since -> 304 (RFC 9110 §13.2.2 order);
-// Range -> 206, several -> multipart/byteranges, none satisfiable -> 416,
-// with If-Range. Malformed Range fields, more than 16 ranges, or ranges
-// adding up to more than the file are ignored (200); so are dates not in
-// IMF-fixdate form. The body goes out with write_file, never read into
-// memory; a shutdown lets it finish. False: `path` is not a readable
-// regular file (the response is then 404) or the client is gone.
-bool send_file(const Request& req, Response& res, const std::string& path,
-               const FileServerOptions& options = FileServerOptions());
 
 // ---- Process handoff: systemd socket activation and re-exec ----
 
@@ -2017,45 +2015,33 @@ inline bool invoke_handler(const Handler& h, const Request& req, Response& res) 
 
 // ---- Static files: dates, ranges, path checks ----
 
-constexpr char kMonthNames[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
-
-// format_http_date writes an IMF-fixdate (RFC 9110 §5.6.7), whatever the locale.
+// format_http_date writes an IMF-fixdate (RFC 9110 §5.6.7), as http_date.
 inline std::string_view format_http_date(std::int64_t secs, char (&buf)[48]) {
     std::time_t t = static_cast<std::time_t>(secs);
     std::tm tm{};
     gmtime_r(&t, &tm);
-    int n = std::snprintf(buf, sizeof buf, "%.3s, %02d %.3s %04d %02d:%02d:%02d GMT",
-                          "SunMonTueWedThuFriSat" + tm.tm_wday % 7 * 3, tm.tm_mday,
-                          kMonthNames + tm.tm_mon % 12 * 3, tm.tm_year + 1900, tm.tm_hour,
-                          tm.tm_min, tm.tm_sec);
-    return std::string_view(buf, n > 0 ? static_cast<std::size_t>(n) : 0);
+    return std::string_view(buf, std::strftime(buf, sizeof buf, "%a, %d %b %Y %H:%M:%S GMT", &tm));
 }
 
-// parse_http_date reads an IMF-fixdate ("Sun, 06 Nov 1994 08:49:37 GMT");
-// false for anything else, the obsolete RFC 850 and asctime forms too:
+// parse_http_date reads an IMF-fixdate ("Sun, 06 Nov 1994 08:49:37 GMT").
+// Anything else is false, the obsolete RFC 850 and asctime forms too:
 // what it read must format back to exactly the input.
 inline bool parse_http_date(std::string_view s, std::int64_t& secs) {
-    s = trim_ows(s);
-    char in[30] = {}, mon[4] = {}, back[48];
-    int day = 0, year = 0, hh = 0, mm = 0, ss = 0;
-    if (s.size() != 29) return false;
-    std::memcpy(in, s.data(), 29);
-    const char* m = nullptr;
-    if (std::sscanf(in + 5, "%2d %3s %4d %2d:%2d:%2d", &day, mon, &year, &hh, &mm, &ss) != 6 ||
-        (m = std::strstr(kMonthNames, mon)) == nullptr)
-        return false;
     static const int kCum[12] = {0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334};
-    int mi = static_cast<int>(m - kMonthNames) / 3;
-    std::int64_t y = year - (mi < 2 ? 1 : 0); // leap days before this date: up to y, from 1970
-    std::int64_t days = (year - 1970) * 365 + (y / 4 - y / 100 + y / 400 - 477) + kCum[mi] + day - 1;
-    secs = ((days * 24 + hh) * 60 + mm) * 60 + ss;
+    char in[30] = {}, back[48];
+    std::tm tm{};
+    s = trim_ows(s);
+    if (s.size() != 29 || !::strptime(std::strncpy(in, s.data(), 29), "%a, %d %b %Y %T GMT", &tm))
+        return false;
+    std::int64_t y = tm.tm_year + 1900 - (tm.tm_mon < 2 ? 1 : 0); // leap days to this date:
+    std::int64_t days = (tm.tm_year - 70) * 365 + (y / 4 - y / 100 + y / 400 - 477) + // since 1970
+                        kCum[tm.tm_mon % 12] + tm.tm_mday - 1;
+    secs = ((days * 24 + tm.tm_hour) * 60 + tm.tm_min) * 60 + tm.tm_sec;
     return format_http_date(secs, back) == s;
 }
 
 // ByteRange is `length` bytes from `first`; RangeSet the ranges asked for.
-struct ByteRange {
-    std::uint64_t first = 0, length = 0;
-};
+struct ByteRange { std::uint64_t first = 0, length = 0; };
 struct RangeSet {
     static constexpr std::size_t kMax = 16; // more ranges: ignored (a DoS guard)
     ByteRange ranges[kMax];
@@ -2066,8 +2052,8 @@ enum class RangeStatus { ignore, ok, unsatisfiable };
 // parse_range reads a Range field (RFC 9110 §14.1.2: "bytes=0-99,-5,200-")
 // for a representation of `size` bytes. ok: `out` holds the satisfiable
 // ranges, clamped to the size, in request order. unsatisfiable: none is
-// (416). ignore: another unit, bad syntax, more than kMax ranges, or
-// ranges adding up to more than the size (as Go): send it all (200).
+// (416). ignore: another unit, bad syntax, a number of 20 digits, more
+// than kMax ranges, or ranges adding up to more than the size (as Go).
 inline RangeStatus parse_range(std::string_view v, std::uint64_t size, RangeSet& out) {
     out.count = 0;
     v = trim_ows(v);
@@ -2090,7 +2076,8 @@ inline RangeStatus parse_range(std::string_view v, std::uint64_t size, RangeSet&
         bad = r.length > size - sum; // sum <= size until then
         sum += r.length;
     });
-    if (bad || items == 0) return out.count = 0, RangeStatus::ignore;
+    if (bad || items == 0) out.count = 0;
+    if (bad || items == 0) return RangeStatus::ignore;
     return out.count == 0 ? RangeStatus::unsatisfiable : RangeStatus::ok;
 }
 
@@ -2099,7 +2086,7 @@ inline RangeStatus parse_range(std::string_view v, std::uint64_t size, RangeSet&
 inline bool etag_listed(std::string_view list, std::string_view etag, bool weak) {
     bool found = false;
     for_each_list_item(list, [&](std::string_view item) {
-        if (weak && item.size() > 2 && item.substr(0, 2) == "W/") item.remove_prefix(2);
+        if (weak && item.substr(0, 2) == "W/") item.remove_prefix(2);
         found = found || item == "*" || item == etag;
     });
     return found;
@@ -2110,16 +2097,14 @@ inline bool etag_listed(std::string_view list, std::string_view etag, bool weak)
 // backslash or NUL. hidden (404): a segment starting with '.'.
 enum class PathCheck { ok, bad, hidden };
 inline PathCheck check_file_path(std::string_view rel, bool dotfiles) {
-    if (rel.find_first_of(std::string_view("\\\0", 2)) != std::string_view::npos)
-        return PathCheck::bad;
     PathCheck r = PathCheck::ok;
-    while (!rel.empty()) {
-        std::size_t slash = rel.find('/');
+    if (rel.find_first_of(std::string_view("\\\0", 2)) != std::string_view::npos) return PathCheck::bad;
+    for (std::size_t slash = 0; slash != std::string_view::npos && !rel.empty();) {
+        slash = rel.find('/');
         std::string_view seg = rel.substr(0, slash);
         if (seg.empty() || seg == "." || seg == "..") return PathCheck::bad;
         if (seg.front() == '.' && !dotfiles) r = PathCheck::hidden;
-        if (slash == std::string_view::npos) break;
-        rel.remove_prefix(slash + 1); // a trailing '/' (a directory) ends the loop
+        rel.remove_prefix(std::min(rel.size(), slash + 1)); // "dir/" ends here: a directory
     }
     return r;
 }
@@ -4003,27 +3988,22 @@ inline ShutdownReport serve_until_signal(Server& server, Duration grace) {
 
 // ---- Static files ----
 
-inline std::string_view content_type_for(std::string_view name, const FileServerOptions& options) {
-    std::size_t dot = name.rfind('.');
-    if (dot == std::string_view::npos || name.find('/', dot) != std::string_view::npos)
-        return "application/octet-stream";
-    std::string_view ext = name.substr(dot + 1);
+inline std::string content_type_for(std::string_view name, const FileServerOptions& options) {
+    std::string ext(name.substr(std::min(name.rfind('.'), name.size() - 1) + 1));
     for (const auto& t : options.content_types)
         if (detail::iequals(t.first, ext)) return t.second;
-    static const char* const kTypes[][2] = { // the usual web types; charset for text
-        {"html", "text/html; charset=utf-8"}, {"htm", "text/html; charset=utf-8"},
-        {"css", "text/css; charset=utf-8"}, {"js", "text/javascript; charset=utf-8"},
-        {"mjs", "text/javascript; charset=utf-8"}, {"txt", "text/plain; charset=utf-8"},
-        {"md", "text/markdown; charset=utf-8"}, {"csv", "text/csv; charset=utf-8"},
-        {"json", "application/json"}, {"xml", "application/xml"}, {"svg", "image/svg+xml"},
-        {"png", "image/png"}, {"jpg", "image/jpeg"}, {"jpeg", "image/jpeg"}, {"gif", "image/gif"},
-        {"webp", "image/webp"}, {"avif", "image/avif"}, {"ico", "image/x-icon"},
-        {"wasm", "application/wasm"}, {"pdf", "application/pdf"}, {"zip", "application/zip"},
-        {"gz", "application/gzip"}, {"mp4", "video/mp4"}, {"webm", "video/webm"},
-        {"mp3", "audio/mpeg"}, {"woff2", "font/woff2"}, {"woff", "font/woff"}};
-    for (const auto& t : kTypes)
-        if (detail::iequals(t[0], ext)) return t[1];
-    return "application/octet-stream";
+    for (char& c : ext) c = detail::to_lower(c);
+    constexpr std::string_view kTypes = // the usual web types; text/* ones in UTF-8
+        " html:text/html htm:text/html css:text/css js:text/javascript mjs:text/javascript"
+        " txt:text/plain md:text/markdown csv:text/csv json:application/json xml:application/xml"
+        " svg:image/svg+xml png:image/png jpg:image/jpeg jpeg:image/jpeg gif:image/gif"
+        " webp:image/webp ico:image/x-icon wasm:application/wasm pdf:application/pdf"
+        " zip:application/zip gz:application/gzip mp4:video/mp4 woff2:font/woff2 ";
+    std::size_t at = ext.empty() ? std::string::npos : kTypes.find(" " + ext + ":");
+    if (at == std::string::npos) return "application/octet-stream";
+    at += ext.size() + 2;
+    std::string type(kTypes.substr(at, kTypes.find(' ', at) - at));
+    return type.compare(0, 5, "text/") == 0 ? type + "; charset=utf-8" : type;
 }
 
 // write_file: the socket is non-blocking for the call, so sendfile never
@@ -4034,12 +4014,12 @@ inline bool Response::write_file(int file_fd, std::uint64_t offset, std::uint64_
     detail::Conn& c = *conn_;
     if (c.head_only || length == 0 || c.stream == Stream::none) return true;
     bool whole = c.stream != Stream::fixed || length <= c.stream_left;
-    if (!whole) length = c.stream_left;
+    bool chunked = c.stream == Stream::chunked;
+    length = whole ? length : c.stream_left;
     detail::TimePoint deadline = detail::deadline_after(c.core->opt_.write_timeout);
     char line[24];
     int len = std::snprintf(line, sizeof line, "%llx\r\n", static_cast<unsigned long long>(length));
     iovec iov[2] = {{line, static_cast<std::size_t>(len)}, {const_cast<char*>("\r\n"), 2}};
-    bool chunked = c.stream == Stream::chunked;
     int flags = ::fcntl(c.fd, F_GETFL);
     bool ok = flags >= 0 && ::fcntl(c.fd, F_SETFL, flags | O_NONBLOCK) == 0 &&
               (!chunked || detail::send_all(c.fd, &iov[0], 1, deadline));
@@ -4047,8 +4027,7 @@ inline bool Response::write_file(int file_fd, std::uint64_t offset, std::uint64_
         std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(length - sent, 1 << 30));
         ssize_t k = detail::send_file_part(c.fd, file_fd, offset + sent, n);
         if (k > 0) sent += static_cast<std::uint64_t>(k);
-        else if (k < 0 && errno == EINTR) continue;
-        else // an error, or the file shrank (k == 0): the framing is broken
+        else if (k == 0 || errno != EINTR) // an error, or the file shrank (0): framing lost
             ok = k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) &&
                  detail::wait_fd(c.fd, POLLOUT, deadline) == detail::Wait::ready;
     }
@@ -4080,57 +4059,54 @@ inline int open_for_serving(const std::string& path, struct stat& st, bool nofol
     return fd;
 }
 
-// precondition_status evaluates the conditional fields in RFC 9110
-// §13.2.2's order: 0 (go on), 304 or 412.
+// precondition_status: RFC 9110 §13.2.2's order, If-Match before
+// If-Unmodified-Since, If-None-Match before If-Modified-Since: 0 (go on),
+// 304 or 412.
 inline int precondition_status(const Request& req, std::string_view etag, std::int64_t mtime) {
     std::int64_t t = 0;
     bool get = req.method == "GET" || req.method == "HEAD";
-    if (req.has_header("If-Match")) {
-        if (!etag_listed(req.header("If-Match"), etag, false)) return 412;
-    } else if (parse_http_date(req.header("If-Unmodified-Since"), t) && mtime > t) {
+    if (req.has_header("If-Match") ? !etag_listed(req.header("If-Match"), etag, false)
+                                   : parse_http_date(req.header("If-Unmodified-Since"), t) && mtime > t)
         return 412;
-    }
-    if (req.has_header("If-None-Match")) {
-        if (etag_listed(req.header("If-None-Match"), etag, true)) return get ? 304 : 412;
-    } else if (get && parse_http_date(req.header("If-Modified-Since"), t) && mtime <= t) {
-        return 304;
-    }
+    if (req.has_header("If-None-Match") ? etag_listed(req.header("If-None-Match"), etag, true)
+                                        : get && parse_http_date(req.header("If-Modified-Since"), t) &&
+                                              mtime <= t)
+        return get ? 304 : 412;
     return 0;
 }
 
-// serve_file_fd is send_file on an open regular file.
+// serve_file_fd is send_file on an open regular file. One range or the
+// whole file is the body; several are parts of a multipart/byteranges.
 inline bool serve_file_fd(const Request& req, Response& res, int fd, const struct stat& st,
-                          std::string_view type) {
+                          const std::string& type) {
     using ull = unsigned long long;
     const std::uint64_t size = static_cast<std::uint64_t>(st.st_size);
     const std::int64_t mtime = static_cast<std::int64_t>(st.st_mtime);
-    char etag[48], date[48], num[80], boundary[24];
-    std::snprintf(etag, sizeof etag, "\"%llx-%llx\"", static_cast<ull>(size),
-                  static_cast<ull>(mtime_ns(st)));
+    char etag[48], date[48], num[80];
+    std::snprintf(etag, sizeof etag, "\"%llx-%llx\"", static_cast<ull>(size), static_cast<ull>(mtime_ns(st)));
     res.set_header("ETag", etag);
     res.set_header("Last-Modified", format_http_date(mtime, date));
     res.set_header("Accept-Ranges", "bytes");
-    if (int pre = precondition_status(req, etag, mtime)) {
-        if (pre == 412) status_text(res, 412);
-        return res.status = pre, true; // a 304 has no body
-    }
     RangeSet rs;
-    std::int64_t t = 0;
-    std::string_view if_range = trim_ows(req.header("If-Range"));
     RangeStatus rst = RangeStatus::ignore;
+    std::string_view if_range = trim_ows(req.header("If-Range"));
+    std::int64_t t = 0;
     if (req.has_header("Range") && (!req.has_header("If-Range") || if_range == etag ||
                                     (parse_http_date(if_range, t) && t == mtime)))
         rst = parse_range(req.header("Range"), size, rs);
-    if (rst == RangeStatus::unsatisfiable) {
+    int pre = precondition_status(req, etag, mtime);
+    if (pre == 0 && rst == RangeStatus::unsatisfiable) {
         std::snprintf(num, sizeof num, "bytes */%llu", static_cast<ull>(size));
         res.set_header("Content-Range", num);
-        return status_text(res, 416), true;
+        pre = 416;
     }
-    if (rst == RangeStatus::ignore) rs.ranges[0] = {0, size};
-    rs.count = std::max<std::size_t>(rs.count, 1);
+    if (pre == 304) res.status = 304; // no body
+    else if (pre != 0) status_text(res, pre);
+    if (pre != 0) return true;
+    if (rst == RangeStatus::ignore) rs.ranges[rs.count++] = {0, size};
     static std::atomic<std::uint64_t> seq{0};
-    std::snprintf(boundary, sizeof boundary, "%016llx",
-                  static_cast<ull>(mtime_ns(st)) ^ (++seq * 0x9E3779B97F4A7C15ULL));
+    std::snprintf(num, sizeof num, "%016llx", static_cast<ull>(mtime_ns(st)) ^ (++seq * 0x9E3779B97F4A7C15ULL));
+    const std::string boundary = num;
     std::vector<std::string> heads(rs.count + 1); // multipart: each part's head, then the end
     std::uint64_t length = 0;
     for (std::size_t i = 0; i < rs.count; ++i) {
@@ -4138,76 +4114,61 @@ inline bool serve_file_fd(const Request& req, Response& res, int fd, const struc
         std::snprintf(num, sizeof num, "bytes %llu-%llu/%llu", static_cast<ull>(r.first),
                       static_cast<ull>(r.first + r.length - 1), static_cast<ull>(size));
         if (rs.count > 1)
-            heads[i] = (i ? "\r\n--" : "--") + std::string(boundary) + "\r\nContent-Type: " +
-                       std::string(type) + "\r\nContent-Range: " + num + "\r\n\r\n";
+            heads[i] = (i ? "\r\n--" : "--") + boundary + "\r\nContent-Type: " + type +
+                       "\r\nContent-Range: " + num + "\r\n\r\n";
         length += heads[i].size() + r.length;
     }
-    if (rs.count > 1) heads.back() = "\r\n--" + std::string(boundary) + "--\r\n";
-    length += heads.back().size();
+    if (rs.count > 1) heads.back() = "\r\n--" + boundary + "--\r\n";
     res.status = rst == RangeStatus::ok ? 206 : 200;
     if (rst == RangeStatus::ok && rs.count == 1) res.set_header("Content-Range", num);
-    res.set_header("Content-Type", rs.count > 1 ? "multipart/byteranges; boundary=" +
-                                                      std::string(boundary) : std::string(type));
-    res.set_header("Content-Length", std::to_string(length));
+    res.set_header("Content-Type", rs.count == 1 ? type : "multipart/byteranges; boundary=" + boundary);
+    res.set_header("Content-Length", std::to_string(length + heads.back().size()));
     bool ok = res.begin_stream();
     for (std::size_t i = 0; ok && i < rs.count; ++i)
         ok = res.write(heads[i]) && res.write_file(fd, rs.ranges[i].first, rs.ranges[i].length);
     return ok && res.write(heads.back());
 }
 
-// real_path is realpath(3) as a string: "" when `path` does not resolve.
+// real_path is realpath(3) as a string, "" if `path` does not resolve.
 inline std::string real_path(const std::string& path) {
-    std::string out;
-    if (char* rp = ::realpath(path.c_str(), nullptr)) {
-        out = rp;
-        std::free(rp);
-    }
+    char* rp = ::realpath(path.c_str(), nullptr);
+    std::string out = rp != nullptr ? rp : "";
+    std::free(rp);
     return out;
 }
 
-// resolve_under is the real path of `path` if it lies within `root_dir`
-// (resolved, ending in '/') with no dot segment below it unless
-// `dotfiles`; else "". Symlinks are followed, so one leaving root fails.
-inline std::string resolve_under(const std::string& path, const std::string& root_dir,
-                                 bool dotfiles) {
-    std::string out = real_path(path);
-    if (out.size() + 1 == root_dir.size() && root_dir.compare(0, out.size(), out) == 0)
-        return root_dir; // the root itself
-    if (out.compare(0, root_dir.size(), root_dir) != 0 ||
-        check_file_path(std::string_view(out).substr(root_dir.size()), dotfiles) != PathCheck::ok)
-        out.clear();
-    return out;
-}
-
-// slash_redirect: 301 to the request's own path plus '/' (never a
-// rebuilt one: "//dir/" would name a host).
-inline void slash_redirect(const Request& req, Response& res) {
-    std::size_t q = std::min(req.target.find('?'), req.target.size());
-    res.set_header("Location", (req.target[0] == '/' ? req.target.substr(0, q) : req.path) + "/" +
-                                   req.target.substr(q));
-    status_text(res, 301);
-}
-
-// serve_from_dir is serve_dir's handler: the path checks, then send_file.
+// serve_from_dir is serve_dir's handler. The decoded path is checked
+// (check_file_path, and %2F / %5C in the raw one: separators it cannot
+// see), then resolved with symlinks: it must stay below root's real path,
+// with no dot segment there unless o.dotfiles.
 inline void serve_from_dir(const Request& req, Response& res, const std::string& root,
                            const FileServerOptions& o) {
     std::string_view raw = std::string_view(req.target).substr(0, req.target.find('?'));
-    bool encoded_sep = false; // %2F or %5C: a separator the path check cannot see
+    PathCheck pc = check_file_path(req.param("path"), o.dotfiles);
     for (std::size_t i = 0; i + 2 < raw.size(); ++i)
-        encoded_sep = encoded_sep || (raw[i] == '%' && to_lower(raw[i + 2]) == (raw[i + 1] == '2' ? 'f' : raw[i + 1] == '5' ? 'c' : '\0'));
-    std::string_view rel = req.param("path");
-    PathCheck pc = encoded_sep ? PathCheck::bad : check_file_path(rel, o.dotfiles);
+        if (raw[i] == '%' && to_lower(raw[i + 2]) == (raw[i + 1] == '2' ? 'f' : raw[i + 1] == '5' ? 'c' : 0))
+            pc = PathCheck::bad;
     if (pc != PathCheck::ok) return status_text(res, pc == PathCheck::bad ? 400 : 404);
-    std::string root_dir = real_path(root);
-    if (root_dir.empty()) return status_text(res, 404);
-    if (root_dir.back() != '/') root_dir += '/';
-    std::string real = resolve_under(root_dir + std::string(rel), root_dir, o.dotfiles);
+    std::string base = real_path(root);
+    if (base.empty()) return status_text(res, 404);
+    if (base.back() != '/') base += '/';
+    auto resolve = [&](const std::string& rel) { // "" when outside root or hidden
+        std::string real = real_path(base + rel);
+        if (!real.empty() && real + "/" == base) return base; // the root itself
+        bool in = real.compare(0, base.size(), base) == 0 &&
+                  check_file_path(std::string_view(real).substr(base.size()), o.dotfiles) == PathCheck::ok;
+        return in ? real : std::string();
+    };
+    std::string real = resolve(std::string(req.param("path")));
     struct stat st{};
     FdCloser f{real.empty() ? -1 : open_for_serving(real, st, true)};
     if (f.fd >= 0 && S_ISDIR(st.st_mode)) {
-        if (req.path.back() != '/') return slash_redirect(req, res);
-        std::string dir = real.back() == '/' ? real : real + '/';
-        real = o.index.empty() ? std::string() : resolve_under(dir + o.index, root_dir, o.dotfiles);
+        if (req.path.back() != '/') { // 301 to the request's own path plus '/' (not a rebuilt
+            std::size_t q = std::min(req.target.find('?'), req.target.size()); // "//dir/")
+            res.set_header("Location", req.target.substr(0, q) + "/" + req.target.substr(q));
+            return status_text(res, 301);
+        }
+        real = o.index.empty() ? std::string() : resolve(real.substr(base.size()) + "/" + o.index);
         close_fd(f.fd);
         f.fd = real.empty() ? -1 : open_for_serving(real, st, true);
     }
@@ -4221,22 +4182,19 @@ inline bool send_file(const Request& req, Response& res, const std::string& path
                       const FileServerOptions& options) {
     struct stat st{};
     detail::FdCloser f{detail::open_for_serving(path, st, false)};
-    if (f.fd < 0 || !S_ISREG(st.st_mode)) {
-        detail::status_text(res, 404);
-        return false;
-    }
-    return detail::serve_file_fd(req, res, f.fd, st, content_type_for(path, options));
-}
-
-inline void Server::serve_dir(std::string_view prefix, const std::string& root) {
-    serve_dir(prefix, root, FileServerOptions());
+    bool ok = f.fd >= 0 && S_ISREG(st.st_mode);
+    if (!ok) detail::status_text(res, 404);
+    return ok && detail::serve_file_fd(req, res, f.fd, st, content_type_for(path, options));
 }
 
 inline void Server::serve_dir(std::string_view prefix, const std::string& root,
                               const FileServerOptions& options) {
-    std::string mount(prefix);
-    if (mount.empty() || mount.back() != '/') mount += '/';
-    if (mount.size() > 1) get(mount.substr(0, mount.size() - 1), detail::slash_redirect);
+    std::string mount = std::string(prefix) + (prefix.empty() || prefix.back() != '/' ? "/" : "");
+    if (mount.size() > 1)
+        get(mount.substr(0, mount.size() - 1), [mount](const Request&, Response& res) {
+            res.set_header("Location", mount);
+            detail::status_text(res, 301);
+        });
     get(mount + "{path...}", [root, options](const Request& req, Response& res) {
         detail::serve_from_dir(req, res, root, options);
     });
