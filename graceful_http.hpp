@@ -523,9 +523,9 @@ inline bool peer_done(int fd) {
 // ---- Static files: sending a file, its modification time ----
 
 // send_file_part sends up to `n` bytes of `file` from `offset` to the
-// non-blocking socket `sock`: -1 and errno as send(2), 0 at the end of the
-// file. Linux: sendfile(2), no copy through user space (with SIGPIPE held:
-// it has no MSG_NOSIGNAL). Elsewhere: pread() into a buffer and send.
+// non-blocking socket `sock`: -1 and errno as send(2), 0 at the file's end.
+// Linux: sendfile(2), no copy through user space (with SIGPIPE held: it
+// has no MSG_NOSIGNAL). Elsewhere: pread() into a buffer, then send.
 inline ssize_t send_file_part(int sock, int file, std::uint64_t offset, std::size_t n) {
 #if GRACEFUL_HTTP_FAST_LINUX
     off_t off = static_cast<off_t>(offset);
@@ -544,11 +544,10 @@ inline ssize_t send_file_part(int sock, int file, std::uint64_t offset, std::siz
 // mtime_ns is a file's modification time in nanoseconds since the epoch.
 inline std::int64_t mtime_ns(const struct stat& st) {
 #if defined(__APPLE__)
-    const timespec& t = st.st_mtimespec;
+    return static_cast<std::int64_t>(st.st_mtimespec.tv_sec) * 1000000000 + st.st_mtimespec.tv_nsec;
 #else
-    const timespec& t = st.st_mtim;
+    return static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
 #endif
-    return static_cast<std::int64_t>(t.tv_sec) * 1000000000 + t.tv_nsec;
 }
 
 } // namespace detail
@@ -833,32 +832,26 @@ using Handler = std::function<void(const Request&, Response&)>;
 // FileServerOptions configures Server::serve_dir and send_file.
 struct FileServerOptions {
     // index is the file a directory serves ("/docs/" answers with
-    // docs/index.html). Default "index.html"; "" serves none. A directory
-    // without one is 404: there is no listing.
+    // docs/index.html). Default "index.html"; "" none. No listings: 404.
     std::string index = "index.html";
     // dotfiles serves names beginning with '.' (".git", ".env"). Default
     // false: a path with such a component is 404.
     bool dotfiles = false;
     // content_types maps extensions (no dot, any case) to a Content-Type,
-    // searched before the built-in table. Default empty.
+    // before the built-in table (html, css, js, json, txt, svg, png, jpg,
+    // wasm, pdf, ...; else application/octet-stream). Default empty.
     std::vector<std::pair<std::string, std::string>> content_types;
 };
 
-// content_type_for is the Content-Type for a file name: options' table,
-// the built-in one (html, css, js, json, txt, svg, png, jpg, wasm, pdf,
-// ...), else "application/octet-stream".
-std::string content_type_for(std::string_view name, const FileServerOptions& options);
-
 // send_file answers req with the regular file at `path`, like Go's
-// ServeContent: Content-Type, Last-Modified, a strong ETag (size and
-// mtime in ns), Accept-Ranges; If-Match / If-Unmodified-Since -> 412,
-// If-None-Match / If-Modified-Since -> 304 (RFC 9110 §13.2.2 order);
-// Range -> 206, several -> multipart/byteranges, none satisfiable -> 416,
-// with If-Range. Malformed Range fields, more than 16 ranges, or ranges
-// adding up to more than the file are ignored (200); so are dates not in
-// IMF-fixdate form. The body goes out with write_file, never read into
-// memory; a shutdown lets it finish. False: `path` is not a readable
-// regular file (the response is then 404) or the client is gone.
+// ServeContent: Content-Type, Last-Modified, a strong ETag (size, mtime
+// in ns), Accept-Ranges; If-Match / If-Unmodified-Since -> 412, If-None-
+// Match / If-Modified-Since -> 304 (RFC 9110 §13.2.2 order); Range -> 206,
+// several -> multipart/byteranges, none satisfiable -> 416; If-Range.
+// Ignored (200): bad ranges, more than 16, ranges adding up to more than
+// the file; dates not in IMF-fixdate form. The body goes out with
+// write_file (never read into memory); a shutdown lets it finish. False:
+// `path` is not a readable regular file (then 404), or the client left.
 bool send_file(const Request& req, Response& res, const std::string& path,
                const FileServerOptions& options = FileServerOptions());
 
@@ -2023,9 +2016,9 @@ inline std::string_view format_http_date(std::int64_t secs, char (&buf)[48]) {
     return std::string_view(buf, std::strftime(buf, sizeof buf, "%a, %d %b %Y %H:%M:%S GMT", &tm));
 }
 
-// parse_http_date reads an IMF-fixdate ("Sun, 06 Nov 1994 08:49:37 GMT").
-// Anything else is false, the obsolete RFC 850 and asctime forms too:
-// what it read must format back to exactly the input.
+// parse_http_date reads an IMF-fixdate ("Sun, 06 Nov 1994 08:49:37 GMT"),
+// and nothing else (not the obsolete RFC 850 and asctime forms): what it
+// read must format back to exactly the input.
 inline bool parse_http_date(std::string_view s, std::int64_t& secs) {
     static const int kCum[12] = {0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334};
     char in[30] = {}, back[48];
@@ -2033,8 +2026,8 @@ inline bool parse_http_date(std::string_view s, std::int64_t& secs) {
     s = trim_ows(s);
     if (s.size() != 29 || !::strptime(std::strncpy(in, s.data(), 29), "%a, %d %b %Y %T GMT", &tm))
         return false;
-    std::int64_t y = tm.tm_year + 1900 - (tm.tm_mon < 2 ? 1 : 0); // leap days to this date:
-    std::int64_t days = (tm.tm_year - 70) * 365 + (y / 4 - y / 100 + y / 400 - 477) + // since 1970
+    std::int64_t y = tm.tm_year + 1900 - (tm.tm_mon < 2 ? 1 : 0); // leap days since 1970: to y
+    std::int64_t days = (tm.tm_year - 70) * 365 + (y / 4 - y / 100 + y / 400 - 477) +
                         kCum[tm.tm_mon % 12] + tm.tm_mday - 1;
     secs = ((days * 24 + tm.tm_hour) * 60 + tm.tm_min) * 60 + tm.tm_sec;
     return format_http_date(secs, back) == s;
@@ -2042,18 +2035,14 @@ inline bool parse_http_date(std::string_view s, std::int64_t& secs) {
 
 // ByteRange is `length` bytes from `first`; RangeSet the ranges asked for.
 struct ByteRange { std::uint64_t first = 0, length = 0; };
-struct RangeSet {
-    static constexpr std::size_t kMax = 16; // more ranges: ignored (a DoS guard)
-    ByteRange ranges[kMax];
-    std::size_t count = 0;
-};
+struct RangeSet { static constexpr std::size_t kMax = 16; ByteRange ranges[kMax]; std::size_t count = 0; };
 enum class RangeStatus { ignore, ok, unsatisfiable };
 
 // parse_range reads a Range field (RFC 9110 §14.1.2: "bytes=0-99,-5,200-")
-// for a representation of `size` bytes. ok: `out` holds the satisfiable
-// ranges, clamped to the size, in request order. unsatisfiable: none is
-// (416). ignore: another unit, bad syntax, a number of 20 digits, more
-// than kMax ranges, or ranges adding up to more than the size (as Go).
+// for `size` bytes. ok: `out` has the satisfiable ranges, clamped, in
+// order. unsatisfiable: none is (416). ignore (send it all): another unit,
+// bad syntax, 20 digits, more than kMax ranges (a DoS guard, as is) more
+// bytes than `size` in all.
 inline RangeStatus parse_range(std::string_view v, std::uint64_t size, RangeSet& out) {
     out.count = 0;
     v = trim_ows(v);
@@ -2071,7 +2060,7 @@ inline RangeStatus parse_range(std::string_view v, std::uint64_t size, RangeSet&
               (!has_a && !has_b) || (has_a && has_b && b < a);
         if (bad || (has_a ? a >= size : b == 0 || size == 0)) return; // unsatisfiable
         ByteRange& r = out.ranges[out.count++];
-        r.first = has_a ? a : size - std::min(b, size); // no first: the last b bytes
+        r.first = has_a ? a : size - std::min(b, size); // "-b": the last b bytes
         r.length = (has_a && has_b ? std::min(b, size - 1) : size - 1) - r.first + 1;
         bad = r.length > size - sum; // sum <= size until then
         sum += r.length;
@@ -3988,11 +3977,14 @@ inline ShutdownReport serve_until_signal(Server& server, Duration grace) {
 
 // ---- Static files ----
 
+namespace detail {
+
+// content_type_for: see FileServerOptions::content_types.
 inline std::string content_type_for(std::string_view name, const FileServerOptions& options) {
     std::string ext(name.substr(std::min(name.rfind('.'), name.size() - 1) + 1));
     for (const auto& t : options.content_types)
-        if (detail::iequals(t.first, ext)) return t.second;
-    for (char& c : ext) c = detail::to_lower(c);
+        if (iequals(t.first, ext)) return t.second;
+    for (char& c : ext) c = to_lower(c);
     constexpr std::string_view kTypes = // the usual web types; text/* ones in UTF-8
         " html:text/html htm:text/html css:text/css js:text/javascript mjs:text/javascript"
         " txt:text/plain md:text/markdown csv:text/csv json:application/json xml:application/xml"
@@ -4005,6 +3997,15 @@ inline std::string content_type_for(std::string_view name, const FileServerOptio
     std::string type(kTypes.substr(at, kTypes.find(' ', at) - at));
     return type.compare(0, 5, "text/") == 0 ? type + "; charset=utf-8" : type;
 }
+
+struct FdCloser { int fd; ~FdCloser() { close_fd(fd); } };
+
+inline void status_text(Response& res, int status) {
+    res.status = status;
+    res.text(std::to_string(status) + " " + reason_phrase(status) + "\n");
+}
+
+} // namespace detail
 
 // write_file: the socket is non-blocking for the call, so sendfile never
 // blocks past write_timeout; on a chunked stream the file is one chunk.
@@ -4040,28 +4041,7 @@ inline bool Response::write_file(int file_fd, std::uint64_t offset, std::uint64_
 
 namespace detail {
 
-struct FdCloser {
-    int fd;
-    ~FdCloser() { close_fd(fd); }
-};
-
-inline void status_text(Response& res, int status) {
-    res.status = status;
-    res.text(std::to_string(status) + " " + reason_phrase(status) + "\n");
-}
-
-// open_for_serving opens a regular file or a directory (O_NONBLOCK: a
-// FIFO must not block the open); -1 for anything else.
-inline int open_for_serving(const std::string& path, struct stat& st, bool nofollow) {
-    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | (nofollow ? O_NOFOLLOW : 0));
-    if (fd >= 0 && (::fstat(fd, &st) != 0 || !(S_ISREG(st.st_mode) || S_ISDIR(st.st_mode))))
-        close_fd(fd);
-    return fd;
-}
-
-// precondition_status: RFC 9110 §13.2.2's order, If-Match before
-// If-Unmodified-Since, If-None-Match before If-Modified-Since: 0 (go on),
-// 304 or 412.
+// precondition_status is 0 (go on), 304 or 412, in RFC 9110 §13.2.2's order.
 inline int precondition_status(const Request& req, std::string_view etag, std::int64_t mtime) {
     std::int64_t t = 0;
     bool get = req.method == "GET" || req.method == "HEAD";
@@ -4075,60 +4055,6 @@ inline int precondition_status(const Request& req, std::string_view etag, std::i
     return 0;
 }
 
-// serve_file_fd is send_file on an open regular file. One range or the
-// whole file is the body; several are parts of a multipart/byteranges.
-inline bool serve_file_fd(const Request& req, Response& res, int fd, const struct stat& st,
-                          const std::string& type) {
-    using ull = unsigned long long;
-    const std::uint64_t size = static_cast<std::uint64_t>(st.st_size);
-    const std::int64_t mtime = static_cast<std::int64_t>(st.st_mtime);
-    char etag[48], date[48], num[80];
-    std::snprintf(etag, sizeof etag, "\"%llx-%llx\"", static_cast<ull>(size), static_cast<ull>(mtime_ns(st)));
-    res.set_header("ETag", etag);
-    res.set_header("Last-Modified", format_http_date(mtime, date));
-    res.set_header("Accept-Ranges", "bytes");
-    RangeSet rs;
-    RangeStatus rst = RangeStatus::ignore;
-    std::string_view if_range = trim_ows(req.header("If-Range"));
-    std::int64_t t = 0;
-    if (req.has_header("Range") && (!req.has_header("If-Range") || if_range == etag ||
-                                    (parse_http_date(if_range, t) && t == mtime)))
-        rst = parse_range(req.header("Range"), size, rs);
-    int pre = precondition_status(req, etag, mtime);
-    if (pre == 0 && rst == RangeStatus::unsatisfiable) {
-        std::snprintf(num, sizeof num, "bytes */%llu", static_cast<ull>(size));
-        res.set_header("Content-Range", num);
-        pre = 416;
-    }
-    if (pre == 304) res.status = 304; // no body
-    else if (pre != 0) status_text(res, pre);
-    if (pre != 0) return true;
-    if (rst == RangeStatus::ignore) rs.ranges[rs.count++] = {0, size};
-    static std::atomic<std::uint64_t> seq{0};
-    std::snprintf(num, sizeof num, "%016llx", static_cast<ull>(mtime_ns(st)) ^ (++seq * 0x9E3779B97F4A7C15ULL));
-    const std::string boundary = num;
-    std::vector<std::string> heads(rs.count + 1); // multipart: each part's head, then the end
-    std::uint64_t length = 0;
-    for (std::size_t i = 0; i < rs.count; ++i) {
-        const ByteRange& r = rs.ranges[i];
-        std::snprintf(num, sizeof num, "bytes %llu-%llu/%llu", static_cast<ull>(r.first),
-                      static_cast<ull>(r.first + r.length - 1), static_cast<ull>(size));
-        if (rs.count > 1)
-            heads[i] = (i ? "\r\n--" : "--") + boundary + "\r\nContent-Type: " + type +
-                       "\r\nContent-Range: " + num + "\r\n\r\n";
-        length += heads[i].size() + r.length;
-    }
-    if (rs.count > 1) heads.back() = "\r\n--" + boundary + "--\r\n";
-    res.status = rst == RangeStatus::ok ? 206 : 200;
-    if (rst == RangeStatus::ok && rs.count == 1) res.set_header("Content-Range", num);
-    res.set_header("Content-Type", rs.count == 1 ? type : "multipart/byteranges; boundary=" + boundary);
-    res.set_header("Content-Length", std::to_string(length + heads.back().size()));
-    bool ok = res.begin_stream();
-    for (std::size_t i = 0; ok && i < rs.count; ++i)
-        ok = res.write(heads[i]) && res.write_file(fd, rs.ranges[i].first, rs.ranges[i].length);
-    return ok && res.write(heads.back());
-}
-
 // real_path is realpath(3) as a string, "" if `path` does not resolve.
 inline std::string real_path(const std::string& path) {
     char* rp = ::realpath(path.c_str(), nullptr);
@@ -4139,7 +4065,7 @@ inline std::string real_path(const std::string& path) {
 
 // serve_from_dir is serve_dir's handler. The decoded path is checked
 // (check_file_path, and %2F / %5C in the raw one: separators it cannot
-// see), then resolved with symlinks: it must stay below root's real path,
+// see), then resolved, symlinks too: it must stay below root's real path,
 // with no dot segment there unless o.dotfiles.
 inline void serve_from_dir(const Request& req, Response& res, const std::string& root,
                            const FileServerOptions& o) {
@@ -4150,47 +4076,95 @@ inline void serve_from_dir(const Request& req, Response& res, const std::string&
             pc = PathCheck::bad;
     if (pc != PathCheck::ok) return status_text(res, pc == PathCheck::bad ? 400 : 404);
     std::string base = real_path(root);
-    if (base.empty()) return status_text(res, 404);
-    if (base.back() != '/') base += '/';
+    base += base.empty() || base.back() == '/' ? "" : "/";
     auto resolve = [&](const std::string& rel) { // "" when outside root or hidden
         std::string real = real_path(base + rel);
         if (!real.empty() && real + "/" == base) return base; // the root itself
-        bool in = real.compare(0, base.size(), base) == 0 &&
+        bool in = !base.empty() && real.compare(0, base.size(), base) == 0 &&
                   check_file_path(std::string_view(real).substr(base.size()), o.dotfiles) == PathCheck::ok;
         return in ? real : std::string();
     };
     std::string real = resolve(std::string(req.param("path")));
     struct stat st{};
-    FdCloser f{real.empty() ? -1 : open_for_serving(real, st, true)};
-    if (f.fd >= 0 && S_ISDIR(st.st_mode)) {
+    if (!real.empty() && ::stat(real.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
         if (req.path.back() != '/') { // 301 to the request's own path plus '/' (not a rebuilt
             std::size_t q = std::min(req.target.find('?'), req.target.size()); // "//dir/")
             res.set_header("Location", req.target.substr(0, q) + "/" + req.target.substr(q));
             return status_text(res, 301);
         }
         real = o.index.empty() ? std::string() : resolve(real.substr(base.size()) + "/" + o.index);
-        close_fd(f.fd);
-        f.fd = real.empty() ? -1 : open_for_serving(real, st, true);
     }
-    if (f.fd < 0 || !S_ISREG(st.st_mode)) return status_text(res, 404);
-    serve_file_fd(req, res, f.fd, st, content_type_for(real, o));
+    if (real.empty()) return status_text(res, 404);
+    send_file(req, res, real, o);
 }
 
 } // namespace detail
 
+// send_file: one range or the whole file is the body; several ranges are
+// the parts of a multipart/byteranges body.
 inline bool send_file(const Request& req, Response& res, const std::string& path,
                       const FileServerOptions& options) {
+    using ull = unsigned long long;
     struct stat st{};
-    detail::FdCloser f{detail::open_for_serving(path, st, false)};
-    bool ok = f.fd >= 0 && S_ISREG(st.st_mode);
-    if (!ok) detail::status_text(res, 404);
-    return ok && detail::serve_file_fd(req, res, f.fd, st, content_type_for(path, options));
+    detail::FdCloser f{::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK)}; // a FIFO: no wait
+    if (f.fd < 0 || ::fstat(f.fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        detail::status_text(res, 404);
+        return false;
+    }
+    const std::uint64_t size = static_cast<std::uint64_t>(st.st_size);
+    const std::int64_t mtime = static_cast<std::int64_t>(st.st_mtime);
+    char etag[48], date[48], num[80];
+    std::snprintf(etag, sizeof etag, "\"%llx-%llx\"", static_cast<ull>(size), static_cast<ull>(detail::mtime_ns(st)));
+    res.set_header("ETag", etag);
+    res.set_header("Last-Modified", detail::format_http_date(mtime, date));
+    res.set_header("Accept-Ranges", "bytes");
+    detail::RangeSet rs;
+    detail::RangeStatus rst = detail::RangeStatus::ignore;
+    std::string_view if_range = detail::trim_ows(req.header("If-Range"));
+    std::int64_t t = 0;
+    if (req.has_header("Range") && (!req.has_header("If-Range") || if_range == etag ||
+                                    (detail::parse_http_date(if_range, t) && t == mtime)))
+        rst = detail::parse_range(req.header("Range"), size, rs);
+    int pre = detail::precondition_status(req, etag, mtime);
+    if (pre == 0 && rst == detail::RangeStatus::unsatisfiable) {
+        std::snprintf(num, sizeof num, "bytes */%llu", static_cast<ull>(size));
+        res.set_header("Content-Range", num);
+        pre = 416;
+    }
+    if (pre == 304) res.status = 304; // no body
+    else if (pre != 0) detail::status_text(res, pre);
+    if (pre != 0) return true;
+    if (rst == detail::RangeStatus::ignore) rs.ranges[rs.count++] = {0, size};
+    const std::string type = detail::content_type_for(path, options);
+    static std::atomic<std::uint64_t> seq{0};
+    std::snprintf(num, sizeof num, "%016llx", static_cast<ull>(mtime) ^ (++seq * 0x9E3779B97F4A7C15ULL));
+    const std::string boundary = num;
+    std::vector<std::string> heads(rs.count + 1); // multipart: each part's head, then the end
+    std::uint64_t length = 0;
+    for (std::size_t i = 0; i < rs.count; ++i) {
+        const detail::ByteRange& r = rs.ranges[i];
+        std::snprintf(num, sizeof num, "bytes %llu-%llu/%llu", static_cast<ull>(r.first),
+                      static_cast<ull>(r.first + r.length - 1), static_cast<ull>(size));
+        if (rs.count > 1)
+            heads[i] = (i ? "\r\n--" : "--") + boundary + "\r\nContent-Type: " + type +
+                       "\r\nContent-Range: " + num + "\r\n\r\n";
+        length += heads[i].size() + r.length;
+    }
+    if (rs.count > 1) heads.back() = "\r\n--" + boundary + "--\r\n";
+    res.status = rst == detail::RangeStatus::ok ? 206 : 200;
+    if (rst == detail::RangeStatus::ok && rs.count == 1) res.set_header("Content-Range", num);
+    res.set_header("Content-Type", rs.count == 1 ? type : "multipart/byteranges; boundary=" + boundary);
+    res.set_header("Content-Length", std::to_string(length + heads.back().size()));
+    bool ok = res.begin_stream();
+    for (std::size_t i = 0; ok && i < rs.count; ++i)
+        ok = res.write(heads[i]) && res.write_file(f.fd, rs.ranges[i].first, rs.ranges[i].length);
+    return ok && res.write(heads.back());
 }
 
 inline void Server::serve_dir(std::string_view prefix, const std::string& root,
                               const FileServerOptions& options) {
     std::string mount = std::string(prefix) + (prefix.empty() || prefix.back() != '/' ? "/" : "");
-    if (mount.size() > 1)
+    if (mount.size() > 1) // "/files" -> "/files/"
         get(mount.substr(0, mount.size() - 1), [mount](const Request&, Response& res) {
             res.set_header("Location", mount);
             detail::status_text(res, 301);

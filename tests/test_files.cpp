@@ -167,12 +167,12 @@ TEST_CASE("files: a GET has the body, type, length, ETag, Last-Modified; HEAD th
 TEST_CASE("files: content types come from the extension, options override", "[files]") {
     FileServerOptions o;
     o.content_types = {{"TXT", "text/x-mine"}, {"weird", "application/x-weird"}};
-    CHECK(graceful_http::content_type_for("a/b.HTML", o) == "text/html; charset=utf-8");
-    CHECK(graceful_http::content_type_for("x.txt", o) == "text/x-mine");
-    CHECK(graceful_http::content_type_for("x.weird", o) == "application/x-weird");
-    CHECK(graceful_http::content_type_for("x.png", o) == "image/png");
-    CHECK(graceful_http::content_type_for("x.unknown", o) == "application/octet-stream");
-    CHECK(graceful_http::content_type_for("dir.d/noext", o) == "application/octet-stream");
+    CHECK(graceful_http::detail::content_type_for("a/b.HTML", o) == "text/html; charset=utf-8");
+    CHECK(graceful_http::detail::content_type_for("x.txt", o) == "text/x-mine");
+    CHECK(graceful_http::detail::content_type_for("x.weird", o) == "application/x-weird");
+    CHECK(graceful_http::detail::content_type_for("x.png", o) == "image/png");
+    CHECK(graceful_http::detail::content_type_for("x.unknown", o) == "application/octet-stream");
+    CHECK(graceful_http::detail::content_type_for("dir.d/noext", o) == "application/octet-stream");
     Site s(o);
     s.start();
     CHECK(s.get("/files/hello.txt").header("Content-Type") == "text/x-mine");
