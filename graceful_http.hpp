@@ -523,9 +523,9 @@ inline bool peer_done(int fd) {
 // ---- Static files: sending a file, its modification time ----
 
 // send_file_part sends up to `n` bytes of `file` from `offset` to the
-// non-blocking socket `sock`: -1 and errno as send(2), 0 at the file's end.
-// Linux: sendfile(2), no copy through user space (with SIGPIPE held: it
-// has no MSG_NOSIGNAL). Elsewhere: pread() into a buffer, then send.
+// non-blocking socket `sock` (-1 and errno as send(2); 0: end of file).
+// Linux: sendfile(2), no copy through user space (SIGPIPE held: it has no
+// MSG_NOSIGNAL). Elsewhere: pread() into a buffer, then send.
 inline ssize_t send_file_part(int sock, int file, std::uint64_t offset, std::size_t n) {
 #if GRACEFUL_HTTP_FAST_LINUX
     off_t off = static_cast<off_t>(offset);
@@ -793,9 +793,10 @@ public:
     // the write timed out or the connection was force-closed.
     bool write(std::string_view data);
     // write_file sends `length` bytes of the open file `file_fd` from
-    // `offset` as part of the streamed body, never read into memory
-    // (sendfile(2) on Linux), within one write_timeout. It does not close
-    // file_fd. Returns as write(); false too if the file ended early.
+    // `offset` in the body (set Content-Length: not on a chunked stream,
+    // where it sends nothing and returns false), never read into memory
+    // (sendfile(2) on Linux), within one write_timeout. As write()
+    // otherwise; false too if the file ended early. file_fd stays open.
     bool write_file(int file_fd, std::uint64_t offset, std::uint64_t length);
     bool streaming() const { return streaming_; }
 
@@ -831,8 +832,8 @@ using Handler = std::function<void(const Request&, Response&)>;
 
 // FileServerOptions configures Server::serve_dir and send_file.
 struct FileServerOptions {
-    // index is the file a directory serves ("/docs/" answers with
-    // docs/index.html). Default "index.html"; "" none. No listings: 404.
+    // index is what a directory serves ("/docs/" is docs/index.html).
+    // Default "index.html"; "" none. There are no listings: 404.
     std::string index = "index.html";
     // dotfiles serves names beginning with '.' (".git", ".env"). Default
     // false: a path with such a component is 404.
@@ -850,8 +851,8 @@ struct FileServerOptions {
 // several -> multipart/byteranges, none satisfiable -> 416; If-Range.
 // Ignored (200): bad ranges, more than 16, ranges adding up to more than
 // the file; dates not in IMF-fixdate form. The body goes out with
-// write_file (never read into memory); a shutdown lets it finish. False:
-// `path` is not a readable regular file (then 404), or the client left.
+// write_file; a shutdown lets it finish. False: `path` is not a readable
+// regular file (then 404), or the client left.
 bool send_file(const Request& req, Response& res, const std::string& path,
                const FileServerOptions& options = FileServerOptions());
 
@@ -880,12 +881,11 @@ public:
     void put(std::string_view pattern, Handler h) { handle("PUT", pattern, std::move(h)); }
     void del(std::string_view pattern, Handler h) { handle("DELETE", pattern, std::move(h)); }
     void not_found(Handler h);
-    // serve_dir serves the files below directory `root` at `prefix`
-    // through send_file: GET /prefix/a/b.txt is root/a/b.txt, "/prefix"
-    // is 301 to "/prefix/". Nothing outside root is served: ".", ".." or
-    // empty segments, backslashes, %2F and %5C are 400; dotfiles (unless
-    // options.dotfiles) and symlinks resolving outside root are 404. A
-    // directory serves its index; named without its '/' it is 301 to it.
+    // serve_dir serves directory `root` at `prefix` with send_file: GET
+    // /prefix/a/b.txt is root/a/b.txt. A directory serves its index; named
+    // without its '/' (as "/prefix" is) it is 301 to it. Nothing outside
+    // root is served: ".", ".." or empty segments, backslashes, %2F, %5C
+    // are 400; dotfiles (unless options.dotfiles), symlinks leaving root 404.
     void serve_dir(std::string_view prefix, const std::string& root,
                    const FileServerOptions& options = FileServerOptions());
 
@@ -2016,9 +2016,8 @@ inline std::string_view format_http_date(std::int64_t secs, char (&buf)[48]) {
     return std::string_view(buf, std::strftime(buf, sizeof buf, "%a, %d %b %Y %H:%M:%S GMT", &tm));
 }
 
-// parse_http_date reads an IMF-fixdate ("Sun, 06 Nov 1994 08:49:37 GMT"),
-// and nothing else (not the obsolete RFC 850 and asctime forms): what it
-// read must format back to exactly the input.
+// parse_http_date reads an IMF-fixdate only (not the obsolete RFC 850 and
+// asctime forms): what it read must format back to exactly the input.
 inline bool parse_http_date(std::string_view s, std::int64_t& secs) {
     static const int kCum[12] = {0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334};
     char in[30] = {}, back[48];
@@ -2041,8 +2040,8 @@ enum class RangeStatus { ignore, ok, unsatisfiable };
 // parse_range reads a Range field (RFC 9110 §14.1.2: "bytes=0-99,-5,200-")
 // for `size` bytes. ok: `out` has the satisfiable ranges, clamped, in
 // order. unsatisfiable: none is (416). ignore (send it all): another unit,
-// bad syntax, 20 digits, more than kMax ranges (a DoS guard, as is) more
-// bytes than `size` in all.
+// bad syntax, 20 digits, more than kMax ranges or, in all, than `size`
+// bytes (DoS guards, as Go's).
 inline RangeStatus parse_range(std::string_view v, std::uint64_t size, RangeSet& out) {
     out.count = 0;
     v = trim_ows(v);
@@ -2081,7 +2080,7 @@ inline bool etag_listed(std::string_view list, std::string_view etag, bool weak)
     return found;
 }
 
-// PathCheck: may a decoded path below a mount point be joined to the root?
+// check_file_path: may a decoded path below a mount point join the root?
 // bad (400): a ".", ".." or empty segment (so no absolute path), a
 // backslash or NUL. hidden (404): a segment starting with '.'.
 enum class PathCheck { ok, bad, hidden };
@@ -3977,7 +3976,41 @@ inline ShutdownReport serve_until_signal(Server& server, Duration grace) {
 
 // ---- Static files ----
 
+// write_file: the socket is non-blocking for the call, so sendfile never
+// blocks past write_timeout.
+inline bool Response::write_file(int file_fd, std::uint64_t offset, std::uint64_t length) {
+    using Stream = detail::Conn::Stream;
+    if (conn_ == nullptr || !begin_stream() || stream_failed_ || conn_->broken) return false;
+    detail::Conn& c = *conn_;
+    if (c.head_only || length == 0 || c.stream == Stream::none) return true;
+    if (c.stream == Stream::chunked) return false; // nothing sent: see the declaration
+    bool whole = c.stream != Stream::fixed || length <= c.stream_left;
+    length = whole ? length : c.stream_left;
+    detail::TimePoint deadline = detail::deadline_after(c.core->opt_.write_timeout);
+    int flags = ::fcntl(c.fd, F_GETFL);
+    bool ok = flags >= 0 && ::fcntl(c.fd, F_SETFL, flags | O_NONBLOCK) == 0;
+    for (std::uint64_t sent = 0; ok && sent < length;) {
+        std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(length - sent, 1 << 30));
+        ssize_t k = detail::send_file_part(c.fd, file_fd, offset + sent, n);
+        if (k > 0) sent += static_cast<std::uint64_t>(k);
+        else if (k == 0 || errno != EINTR) // an error, or the file shrank (0): framing lost
+            ok = k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) &&
+                 detail::wait_fd(c.fd, POLLOUT, deadline) == detail::Wait::ready;
+    }
+    if (flags >= 0) ::fcntl(c.fd, F_SETFL, flags);
+    if (c.stream == Stream::fixed) c.stream_left -= length;
+    if (!ok) c.broken = stream_failed_ = true;
+    return ok && whole;
+}
+
 namespace detail {
+
+struct FdCloser { int fd; ~FdCloser() { close_fd(fd); } };
+
+inline void status_text(Response& res, int status) {
+    res.status = status;
+    res.text(std::to_string(status) + " " + reason_phrase(status) + "\n");
+}
 
 // content_type_for: see FileServerOptions::content_types.
 inline std::string content_type_for(std::string_view name, const FileServerOptions& options) {
@@ -3997,49 +4030,6 @@ inline std::string content_type_for(std::string_view name, const FileServerOptio
     std::string type(kTypes.substr(at, kTypes.find(' ', at) - at));
     return type.compare(0, 5, "text/") == 0 ? type + "; charset=utf-8" : type;
 }
-
-struct FdCloser { int fd; ~FdCloser() { close_fd(fd); } };
-
-inline void status_text(Response& res, int status) {
-    res.status = status;
-    res.text(std::to_string(status) + " " + reason_phrase(status) + "\n");
-}
-
-} // namespace detail
-
-// write_file: the socket is non-blocking for the call, so sendfile never
-// blocks past write_timeout; on a chunked stream the file is one chunk.
-inline bool Response::write_file(int file_fd, std::uint64_t offset, std::uint64_t length) {
-    using Stream = detail::Conn::Stream;
-    if (conn_ == nullptr || !begin_stream() || stream_failed_ || conn_->broken) return false;
-    detail::Conn& c = *conn_;
-    if (c.head_only || length == 0 || c.stream == Stream::none) return true;
-    bool whole = c.stream != Stream::fixed || length <= c.stream_left;
-    bool chunked = c.stream == Stream::chunked;
-    length = whole ? length : c.stream_left;
-    detail::TimePoint deadline = detail::deadline_after(c.core->opt_.write_timeout);
-    char line[24];
-    int len = std::snprintf(line, sizeof line, "%llx\r\n", static_cast<unsigned long long>(length));
-    iovec iov[2] = {{line, static_cast<std::size_t>(len)}, {const_cast<char*>("\r\n"), 2}};
-    int flags = ::fcntl(c.fd, F_GETFL);
-    bool ok = flags >= 0 && ::fcntl(c.fd, F_SETFL, flags | O_NONBLOCK) == 0 &&
-              (!chunked || detail::send_all(c.fd, &iov[0], 1, deadline));
-    for (std::uint64_t sent = 0; ok && sent < length;) {
-        std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(length - sent, 1 << 30));
-        ssize_t k = detail::send_file_part(c.fd, file_fd, offset + sent, n);
-        if (k > 0) sent += static_cast<std::uint64_t>(k);
-        else if (k == 0 || errno != EINTR) // an error, or the file shrank (0): framing lost
-            ok = k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) &&
-                 detail::wait_fd(c.fd, POLLOUT, deadline) == detail::Wait::ready;
-    }
-    if (flags >= 0) ::fcntl(c.fd, F_SETFL, flags);
-    ok = ok && (!chunked || detail::send_all(c.fd, &iov[1], 1, deadline));
-    if (c.stream == Stream::fixed) c.stream_left -= length;
-    if (!ok) c.broken = stream_failed_ = true;
-    return ok && whole;
-}
-
-namespace detail {
 
 // precondition_status is 0 (go on), 304 or 412, in RFC 9110 §13.2.2's order.
 inline int precondition_status(const Request& req, std::string_view etag, std::int64_t mtime) {
@@ -4063,10 +4053,8 @@ inline std::string real_path(const std::string& path) {
     return out;
 }
 
-// serve_from_dir is serve_dir's handler. The decoded path is checked
-// (check_file_path, and %2F / %5C in the raw one: separators it cannot
-// see), then resolved, symlinks too: it must stay below root's real path,
-// with no dot segment there unless o.dotfiles.
+// serve_from_dir is serve_dir's handler: check the path (and %2F, %5C in
+// the raw one), resolve it with its symlinks, keep it below root.
 inline void serve_from_dir(const Request& req, Response& res, const std::string& root,
                            const FileServerOptions& o) {
     std::string_view raw = std::string_view(req.target).substr(0, req.target.find('?'));
@@ -4100,7 +4088,7 @@ inline void serve_from_dir(const Request& req, Response& res, const std::string&
 
 } // namespace detail
 
-// send_file: one range or the whole file is the body; several ranges are
+// send_file: the whole file or one range is the body; several ranges are
 // the parts of a multipart/byteranges body.
 inline bool send_file(const Request& req, Response& res, const std::string& path,
                       const FileServerOptions& options) {
@@ -4114,7 +4102,8 @@ inline bool send_file(const Request& req, Response& res, const std::string& path
     const std::uint64_t size = static_cast<std::uint64_t>(st.st_size);
     const std::int64_t mtime = static_cast<std::int64_t>(st.st_mtime);
     char etag[48], date[48], num[80];
-    std::snprintf(etag, sizeof etag, "\"%llx-%llx\"", static_cast<ull>(size), static_cast<ull>(detail::mtime_ns(st)));
+    std::snprintf(etag, sizeof etag, "\"%llx-%llx\"", static_cast<ull>(size),
+                  static_cast<ull>(detail::mtime_ns(st)));
     res.set_header("ETag", etag);
     res.set_header("Last-Modified", detail::format_http_date(mtime, date));
     res.set_header("Accept-Ranges", "bytes");

@@ -433,22 +433,30 @@ TEST_CASE("files: send_file from a handler; a missing file is 404", "[files]") {
     CHECK(support::get(srv.port(), "/dir").status == 404);
 }
 
-TEST_CASE("files: write_file in a chunked stream is one chunk", "[files]") {
+TEST_CASE("files: write_file needs a Content-Length; a chunked stream stays usable", "[files]") {
     TempDir d;
     put(d / "f", "0123456789");
     Server srv;
-    srv.get("/mix", [&](const Request&, Response& res) {
+    srv.get("/fixed", [&](const Request&, Response& res) {
         int fd = ::open((d / "f").c_str(), O_RDONLY | O_CLOEXEC);
+        res.set_header("Content-Length", "6");
         CHECK(res.write("<"));
-        CHECK(res.write_file(fd, 2, 5));
-        CHECK(res.write(">"));
+        CHECK_FALSE(res.write_file(fd, 2, 9)); // more than announced: clamped, false
+        CHECK_FALSE(res.write(">"));
+        ::close(fd);
+    });
+    srv.get("/chunked", [&](const Request&, Response& res) {
+        int fd = ::open((d / "f").c_str(), O_RDONLY | O_CLOEXEC);
+        CHECK_FALSE(res.write_file(fd, 2, 5));
+        CHECK(res.write("still chunked"));
         ::close(fd);
     });
     REQUIRE_FALSE(static_cast<bool>(srv.listen("127.0.0.1", 0)));
     support::Running run(srv);
-    support::Response r = support::get(srv.port(), "/mix");
+    CHECK(support::get(srv.port(), "/fixed").body == "<23456");
+    support::Response r = support::get(srv.port(), "/chunked");
     CHECK(r.chunked);
-    CHECK(r.body == "<23456>");
+    CHECK(r.body == "still chunked");
 }
 
 namespace {
