@@ -219,6 +219,7 @@
 #include <sys/ioctl.h>   // FIONREAD: is unread input waiting before a close?
 #include <sys/socket.h>  // the sockets API
 #include <sys/stat.h>    // fstat: the size and mtime of a file served
+#include <climits>       // PATH_MAX for realpath
 #include <sys/un.h>      // sockaddr_un for Unix domain sockets
 #include <sys/uio.h>     // writev: head and body in one call
 #include <sys/wait.h>    // waitpid for an abandoned successor
@@ -835,8 +836,7 @@ struct FileServerOptions {
     // index is what a directory serves ("/docs/" is docs/index.html).
     // Default "index.html"; "" none. There are no listings: 404.
     std::string index = "index.html";
-    // dotfiles serves names beginning with '.' (".git", ".env"). Default
-    // false: a path with such a component is 404.
+    // dotfiles serves names beginning with '.' (".git"). Default false: 404.
     bool dotfiles = false;
     // content_types maps extensions (no dot, any case) to a Content-Type,
     // before the built-in table (html, css, js, json, txt, svg, png, jpg,
@@ -2040,8 +2040,7 @@ enum class RangeStatus { ignore, ok, unsatisfiable };
 // parse_range reads a Range field (RFC 9110 §14.1.2: "bytes=0-99,-5,200-")
 // for `size` bytes. ok: `out` has the satisfiable ranges, clamped, in
 // order. unsatisfiable: none is (416). ignore (send it all): another unit,
-// bad syntax, 20 digits, more than kMax ranges or, in all, than `size`
-// bytes (DoS guards, as Go's).
+// bad syntax, 20 digits, more than kMax ranges or than `size` bytes in all.
 inline RangeStatus parse_range(std::string_view v, std::uint64_t size, RangeSet& out) {
     out.count = 0;
     v = trim_ows(v);
@@ -2065,8 +2064,8 @@ inline RangeStatus parse_range(std::string_view v, std::uint64_t size, RangeSet&
         sum += r.length;
     });
     if (bad || items == 0) out.count = 0;
-    if (bad || items == 0) return RangeStatus::ignore;
-    return out.count == 0 ? RangeStatus::unsatisfiable : RangeStatus::ok;
+    return bad || items == 0 ? RangeStatus::ignore
+                             : out.count == 0 ? RangeStatus::unsatisfiable : RangeStatus::ok;
 }
 
 // etag_listed: is `etag` in an If-Match / If-None-Match list? "*" is any;
@@ -4045,14 +4044,6 @@ inline int precondition_status(const Request& req, std::string_view etag, std::i
     return 0;
 }
 
-// real_path is realpath(3) as a string, "" if `path` does not resolve.
-inline std::string real_path(const std::string& path) {
-    char* rp = ::realpath(path.c_str(), nullptr);
-    std::string out = rp != nullptr ? rp : "";
-    std::free(rp);
-    return out;
-}
-
 // serve_from_dir is serve_dir's handler: check the path (and %2F, %5C in
 // the raw one), resolve it with its symlinks, keep it below root.
 inline void serve_from_dir(const Request& req, Response& res, const std::string& root,
@@ -4063,6 +4054,10 @@ inline void serve_from_dir(const Request& req, Response& res, const std::string&
         if (raw[i] == '%' && to_lower(raw[i + 2]) == (raw[i + 1] == '2' ? 'f' : raw[i + 1] == '5' ? 'c' : 0))
             pc = PathCheck::bad;
     if (pc != PathCheck::ok) return status_text(res, pc == PathCheck::bad ? 400 : 404);
+    auto real_path = [](const std::string& path) { // "" if it does not resolve
+        char buf[PATH_MAX];
+        return std::string(::realpath(path.c_str(), buf) != nullptr ? buf : "");
+    };
     std::string base = real_path(root);
     base += base.empty() || base.back() == '/' ? "" : "/";
     auto resolve = [&](const std::string& rel) { // "" when outside root or hidden
