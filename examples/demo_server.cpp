@@ -1,4 +1,4 @@
-// demo_server: the demo contract -- hello, echo, sleep, stream, healthz, metrics; drains on
+// demo_server: the demo contract -- hello, echo, sleep, stream, healthz, metrics, files; drains on
 // SIGTERM; socket activation, sd_notify and a zero-downtime re-exec on SIGHUP.
 // Build: make build/examples/demo_server   (g++ -std=c++17 -O2 -pthread -I. examples/demo_server.cpp)
 // Run:   build/examples/demo_server --port 8080; then kill -HUP (re-exec) or Ctrl-C (twice to force)
