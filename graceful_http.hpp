@@ -363,7 +363,8 @@ inline bool make_pipe(int fds[2], bool nonblock) {
 // in this thread, takes back one it raised (unless one was pending
 // before: sendfile can raise it and still report bytes sent), and
 // restores the mask.
-template <class Send>
+#if GRACEFUL_HTTP_FAST_LINUX || (!GRACEFUL_HTTP_FAST_NOSIGNAL && !defined(SO_NOSIGPIPE))
+template <class Send> // (only where used: macOS has no sigtimedwait)
 ssize_t without_sigpipe(Send send) {
     sigset_t pipe_only, old, pending;
     sigemptyset(&pipe_only);
@@ -381,6 +382,7 @@ ssize_t without_sigpipe(Send send) {
     errno = err;
     return n;
 }
+#endif
 
 // no_sigpipe_send is sendmsg(2) that never raises SIGPIPE: a vanished
 // client is an EPIPE, not the end of the process.
