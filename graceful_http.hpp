@@ -224,6 +224,8 @@
 #include <pthread.h>     // threads with a small, fixed stack size
 #include <sys/ioctl.h>   // FIONREAD: is unread input waiting before a close?
 #include <sys/socket.h>  // the sockets API
+#include <sys/stat.h>    // fstat: the size and mtime of a file served
+#include <climits>       // PATH_MAX for realpath
 #include <sys/un.h>      // sockaddr_un for Unix domain sockets
 #include <sys/uio.h>     // writev: head and body in one call
 #include <sys/wait.h>    // waitpid for an abandoned successor
@@ -255,6 +257,8 @@
 //   kBlockingIdleRead     idle recv() woken by SHUT_RD       poll() on the socket
 //                           (Linux)                            and the stop wake pipe
 //   peer_done             TCP_INFO (Linux)                   never asked: true
+//   send_file_part        sendfile(2) (Linux)                pread + no_sigpipe_send
+//   mtime_ns              st_mtim (st_mtimespec: macOS)
 //
 // These three macros are internal and #undef'd at the end of the section.
 #if defined(__linux__) && !GRACEFUL_HTTP_PORTABLE
@@ -280,6 +284,7 @@
 #include <linux/inet_diag.h>  // sock_diag: are handshakes still under way on the
 #include <linux/netlink.h>    //   listener's port? (the drain waits for them)
 #include <linux/sock_diag.h>
+#include <sys/sendfile.h>     // sendfile: a file body without a copy through user space
 #endif
 #if defined(__APPLE__)
 #include <crt_externs.h> // _NSGetEnviron: environ is not visible to a macOS shared library
@@ -360,6 +365,31 @@ inline bool make_pipe(int fds[2], bool nonblock) {
 #endif
 }
 
+// without_sigpipe calls send() (a send(2)-like call) with SIGPIPE blocked
+// in this thread, takes back one it raised (unless one was pending
+// before: sendfile can raise it and still report bytes sent), and
+// restores the mask.
+#if GRACEFUL_HTTP_FAST_LINUX || (!GRACEFUL_HTTP_FAST_NOSIGNAL && !defined(SO_NOSIGPIPE))
+template <class Send> // (only where used: macOS has no sigtimedwait)
+ssize_t without_sigpipe(Send send) {
+    sigset_t pipe_only, old, pending;
+    sigemptyset(&pipe_only);
+    sigaddset(&pipe_only, SIGPIPE);
+    ::pthread_sigmask(SIG_BLOCK, &pipe_only, &old);
+    bool was_pending = ::sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE) == 1;
+    ssize_t n = send();
+    int err = errno;
+    if (!was_pending && ::sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE) == 1) {
+        const timespec zero{0, 0};
+        while (::sigtimedwait(&pipe_only, nullptr, &zero) < 0 && errno == EINTR) {
+        }
+    }
+    ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
+    errno = err;
+    return n;
+}
+#endif
+
 // no_sigpipe_send is sendmsg(2) that never raises SIGPIPE: a vanished
 // client is an EPIPE, not the end of the process.
 inline ssize_t no_sigpipe_send(int fd, const msghdr* msg, int flags) {
@@ -368,24 +398,8 @@ inline ssize_t no_sigpipe_send(int fd, const msghdr* msg, int flags) {
 #elif defined(SO_NOSIGPIPE)
     return ::sendmsg(fd, msg, flags); // accept_cloexec set SO_NOSIGPIPE
 #else
-    // Neither (Linux with GRACEFUL_HTTP_PORTABLE): block SIGPIPE in this
-    // thread for the call, take back the one an EPIPE raised (unless one
-    // was pending before), and restore the mask.
-    sigset_t pipe_only, old, pending;
-    sigemptyset(&pipe_only);
-    sigaddset(&pipe_only, SIGPIPE);
-    ::pthread_sigmask(SIG_BLOCK, &pipe_only, &old);
-    bool was_pending = ::sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE) == 1;
-    ssize_t n = ::sendmsg(fd, msg, flags);
-    int err = errno;
-    if (n < 0 && err == EPIPE && !was_pending) {
-        const timespec zero{0, 0};
-        while (::sigtimedwait(&pipe_only, nullptr, &zero) < 0 && errno == EINTR) {
-        }
-    }
-    ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
-    errno = err;
-    return n;
+    // Neither (Linux with GRACEFUL_HTTP_PORTABLE): block it for the call.
+    return without_sigpipe([&] { return ::sendmsg(fd, msg, flags); });
 #endif
 }
 
@@ -512,6 +526,36 @@ inline bool peer_done(int fd) {
 #else
     (void)fd;
     return true;
+#endif
+}
+
+// ---- Static files: sending a file, its modification time ----
+
+// send_file_part sends up to `n` bytes of `file` from `offset` to the
+// non-blocking socket `sock` (-1 and errno as send(2); 0: end of file).
+// Linux: sendfile(2), no copy through user space (SIGPIPE held: it has no
+// MSG_NOSIGNAL). Elsewhere: pread() into a buffer, then send.
+inline ssize_t send_file_part(int sock, int file, std::uint64_t offset, std::size_t n) {
+#if GRACEFUL_HTTP_FAST_LINUX
+    off_t off = static_cast<off_t>(offset);
+    return without_sigpipe([&] { return ::sendfile(sock, file, &off, n); });
+#else
+    char buf[16 * 1024];
+    ssize_t got = ::pread(file, buf, std::min(n, sizeof buf), static_cast<off_t>(offset));
+    iovec iov{buf, got > 0 ? static_cast<std::size_t>(got) : 0};
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    return got <= 0 ? got : no_sigpipe_send(sock, &msg, MSG_DONTWAIT);
+#endif
+}
+
+// mtime_ns is a file's modification time in nanoseconds since the epoch.
+inline std::int64_t mtime_ns(const struct stat& st) {
+#if defined(__APPLE__)
+    return static_cast<std::int64_t>(st.st_mtimespec.tv_sec) * 1000000000 + st.st_mtimespec.tv_nsec;
+#else
+    return static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
 #endif
 }
 
@@ -757,6 +801,12 @@ public:
     // up to Options::write_timeout. Returns false once the client is gone,
     // the write timed out or the connection was force-closed.
     bool write(std::string_view data);
+    // write_file sends `length` bytes of the open file `file_fd` from
+    // `offset` in the body (set Content-Length: not on a chunked stream,
+    // where it sends nothing and returns false), never read into memory
+    // (sendfile(2) on Linux), within one write_timeout. As write()
+    // otherwise; false too if the file ended early. file_fd stays open.
+    bool write_file(int file_fd, std::uint64_t offset, std::uint64_t length);
     bool streaming() const { return streaming_; }
 
     // take_over hands the connection's socket to the handler, for
@@ -816,6 +866,33 @@ using RequestLogHook = std::function<void(const RequestLog&)>;
 std::string format_common_log(const RequestLog& r);
 std::string format_combined_log(const RequestLog& r);
 
+// ---- Static files ----
+
+// FileServerOptions configures Server::serve_dir and send_file.
+struct FileServerOptions {
+    // index is what a directory serves ("/docs/" is docs/index.html).
+    // Default "index.html"; "" none. There are no listings: 404.
+    std::string index = "index.html";
+    // dotfiles serves names beginning with '.' (".git"). Default false: 404.
+    bool dotfiles = false;
+    // content_types maps extensions (no dot, any case) to a Content-Type,
+    // before the built-in table (html, css, js, json, txt, svg, png, jpg,
+    // wasm, pdf, ...; else application/octet-stream). Default empty.
+    std::vector<std::pair<std::string, std::string>> content_types;
+};
+
+// send_file answers req with the regular file at `path`, like Go's
+// ServeContent: Content-Type, Last-Modified, a strong ETag (size, mtime
+// in ns), Accept-Ranges; If-Match / If-Unmodified-Since -> 412, If-None-
+// Match / If-Modified-Since -> 304 (RFC 9110 §13.2.2 order); Range -> 206,
+// several -> multipart/byteranges, none satisfiable -> 416; If-Range.
+// Ignored (200): bad ranges, more than 16, ranges adding up to more than
+// the file; dates not in IMF-fixdate form. The body goes out with
+// write_file; a shutdown lets it finish. False: `path` is not a readable
+// regular file (then 404), or the client left.
+bool send_file(const Request& req, Response& res, const std::string& path,
+               const FileServerOptions& options = FileServerOptions());
+
 struct RunOptions;
 struct GroupReport;
 
@@ -841,6 +918,13 @@ public:
     void put(std::string_view pattern, Handler h) { handle("PUT", pattern, std::move(h)); }
     void del(std::string_view pattern, Handler h) { handle("DELETE", pattern, std::move(h)); }
     void not_found(Handler h);
+    // serve_dir serves directory `root` at `prefix` with send_file: GET
+    // /prefix/a/b.txt is root/a/b.txt. A directory serves its index; named
+    // without its '/' (as "/prefix" is) it is 301 to it. Nothing outside
+    // root is served: ".", ".." or empty segments, backslashes, %2F, %5C
+    // are 400; dotfiles (unless options.dotfiles), symlinks leaving root 404.
+    void serve_dir(std::string_view prefix, const std::string& root,
+                   const FileServerOptions& options = FileServerOptions());
 
     // listen binds and listens on host:port ("127.0.0.1", "::1", "::" for
     // dual-stack, "localhost"). Port 0 picks a free port; see port().
@@ -1107,9 +1191,11 @@ inline const char* reason_phrase(int status) {
     case 409: return "Conflict";
     case 410: return "Gone";
     case 411: return "Length Required";
+    case 412: return "Precondition Failed";
     case 413: return "Content Too Large";
     case 414: return "URI Too Long";
     case 415: return "Unsupported Media Type";
+    case 416: return "Range Not Satisfiable";
     case 417: return "Expectation Failed";
     case 422: return "Unprocessable Content";
     case 429: return "Too Many Requests";
@@ -2012,6 +2098,96 @@ inline std::string format_log(const RequestLog& r, bool combined) {
         field(r.user_agent, "\"");
     }
     return out;
+}
+
+// ---- Static files: dates, ranges, path checks ----
+
+// format_http_date writes an IMF-fixdate (RFC 9110 §5.6.7), as http_date.
+inline std::string_view format_http_date(std::int64_t secs, char (&buf)[48]) {
+    std::time_t t = static_cast<std::time_t>(secs);
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    return std::string_view(buf, std::strftime(buf, sizeof buf, "%a, %d %b %Y %H:%M:%S GMT", &tm));
+}
+
+// parse_http_date reads an IMF-fixdate only (not the obsolete RFC 850 and
+// asctime forms): what it read must format back to exactly the input.
+inline bool parse_http_date(std::string_view s, std::int64_t& secs) {
+    static const int kCum[12] = {0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334};
+    char in[30] = {}, back[48];
+    std::tm tm{};
+    s = trim_ows(s);
+    if (s.size() != 29 || !::strptime(std::strncpy(in, s.data(), 29), "%a, %d %b %Y %T GMT", &tm))
+        return false;
+    std::int64_t y = tm.tm_year + 1900 - (tm.tm_mon < 2 ? 1 : 0); // leap days since 1970: to y
+    std::int64_t days = (tm.tm_year - 70) * 365 + (y / 4 - y / 100 + y / 400 - 477) +
+                        kCum[tm.tm_mon % 12] + tm.tm_mday - 1;
+    secs = ((days * 24 + tm.tm_hour) * 60 + tm.tm_min) * 60 + tm.tm_sec;
+    return format_http_date(secs, back) == s;
+}
+
+// ByteRange is `length` bytes from `first`; RangeSet the ranges asked for.
+struct ByteRange { std::uint64_t first = 0, length = 0; };
+struct RangeSet { static constexpr std::size_t kMax = 16; ByteRange ranges[kMax]; std::size_t count = 0; };
+enum class RangeStatus { ignore, ok, unsatisfiable };
+
+// parse_range reads a Range field (RFC 9110 §14.1.2: "bytes=0-99,-5,200-")
+// for `size` bytes. ok: `out` has the satisfiable ranges, clamped, in
+// order. unsatisfiable: none is (416). ignore (send it all): another unit,
+// bad syntax, 20 digits, more than kMax ranges or than `size` bytes in all.
+inline RangeStatus parse_range(std::string_view v, std::uint64_t size, RangeSet& out) {
+    out.count = 0;
+    v = trim_ows(v);
+    if (v.size() < 6 || !iequals(v.substr(0, 6), "bytes=")) return RangeStatus::ignore;
+    bool bad = false;
+    std::size_t items = 0;
+    std::uint64_t sum = 0;
+    for_each_list_item(v.substr(6), [&](std::string_view item) {
+        std::size_t dash = item.find('-');
+        std::uint64_t a = 0, b = 0;
+        bool has_a = dash > 0 && dash != std::string_view::npos, has_b = dash + 1 < item.size();
+        bad = bad || ++items > RangeSet::kMax || dash == std::string_view::npos ||
+              (has_a && !parse_content_length(item.substr(0, dash), a)) ||
+              (has_b && !parse_content_length(item.substr(dash + 1), b)) ||
+              (!has_a && !has_b) || (has_a && has_b && b < a);
+        if (bad || (has_a ? a >= size : b == 0 || size == 0)) return; // unsatisfiable
+        ByteRange& r = out.ranges[out.count++];
+        r.first = has_a ? a : size - std::min(b, size); // "-b": the last b bytes
+        r.length = (has_a && has_b ? std::min(b, size - 1) : size - 1) - r.first + 1;
+        bad = r.length > size - sum; // sum <= size until then
+        sum += r.length;
+    });
+    if (bad || items == 0) out.count = 0;
+    return bad || items == 0 ? RangeStatus::ignore
+                             : out.count == 0 ? RangeStatus::unsatisfiable : RangeStatus::ok;
+}
+
+// etag_listed: is `etag` in an If-Match / If-None-Match list? "*" is any;
+// weak comparison ignores a W/ prefix, strong comparison refuses it.
+inline bool etag_listed(std::string_view list, std::string_view etag, bool weak) {
+    bool found = false;
+    for_each_list_item(list, [&](std::string_view item) {
+        if (weak && item.substr(0, 2) == "W/") item.remove_prefix(2);
+        found = found || item == "*" || item == etag;
+    });
+    return found;
+}
+
+// check_file_path: may a decoded path below a mount point join the root?
+// bad (400): a ".", ".." or empty segment (so no absolute path), a
+// backslash or NUL. hidden (404): a segment starting with '.'.
+enum class PathCheck { ok, bad, hidden };
+inline PathCheck check_file_path(std::string_view rel, bool dotfiles) {
+    PathCheck r = PathCheck::ok;
+    if (rel.find_first_of(std::string_view("\\\0", 2)) != std::string_view::npos) return PathCheck::bad;
+    for (std::size_t slash = 0; slash != std::string_view::npos && !rel.empty();) {
+        slash = rel.find('/');
+        std::string_view seg = rel.substr(0, slash);
+        if (seg.empty() || seg == "." || seg == "..") return PathCheck::bad;
+        if (seg.front() == '.' && !dotfiles) r = PathCheck::hidden;
+        rel.remove_prefix(std::min(rel.size(), slash + 1)); // "dir/" ends here: a directory
+    }
+    return r;
 }
 
 } // namespace detail
@@ -3927,6 +4103,191 @@ inline void detail::Conn::log_request() {
 
 inline std::string format_common_log(const RequestLog& r) { return detail::format_log(r, false); }
 inline std::string format_combined_log(const RequestLog& r) { return detail::format_log(r, true); }
+
+// ---- Static files ----
+
+// write_file: the socket is non-blocking for the call, so sendfile never
+// blocks past write_timeout.
+inline bool Response::write_file(int file_fd, std::uint64_t offset, std::uint64_t length) {
+    using Stream = detail::Conn::Stream;
+    if (conn_ == nullptr || !begin_stream() || stream_failed_ || conn_->broken) return false;
+    detail::Conn& c = *conn_;
+    if (c.head_only || length == 0 || c.stream == Stream::none) return true;
+    if (c.stream == Stream::chunked) return false; // nothing sent: see the declaration
+    bool whole = c.stream != Stream::fixed || length <= c.stream_left;
+    length = whole ? length : c.stream_left;
+    detail::TimePoint deadline = detail::deadline_after(c.core->opt_.write_timeout);
+    int flags = ::fcntl(c.fd, F_GETFL);
+    bool ok = flags >= 0 && ::fcntl(c.fd, F_SETFL, flags | O_NONBLOCK) == 0;
+    for (std::uint64_t sent = 0; ok && sent < length;) {
+        std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(length - sent, 1 << 30));
+        ssize_t k = detail::send_file_part(c.fd, file_fd, offset + sent, n);
+        if (k > 0) sent += static_cast<std::uint64_t>(k);
+        else if (k == 0 || errno != EINTR) // an error, or the file shrank (0): framing lost
+            ok = k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) &&
+                 detail::wait_fd(c.fd, POLLOUT, deadline) == detail::Wait::ready;
+    }
+    if (flags >= 0) ::fcntl(c.fd, F_SETFL, flags);
+    if (c.stream == Stream::fixed) c.stream_left -= length;
+    if (!ok) c.broken = stream_failed_ = true;
+    return ok && whole;
+}
+
+namespace detail {
+
+struct FdCloser { int fd; ~FdCloser() { close_fd(fd); } };
+
+inline void status_text(Response& res, int status) {
+    res.status = status;
+    res.text(std::to_string(status) + " " + reason_phrase(status) + "\n");
+}
+
+// content_type_for: see FileServerOptions::content_types.
+inline std::string content_type_for(std::string_view name, const FileServerOptions& options) {
+    std::string ext(name.substr(std::min(name.rfind('.'), name.size() - 1) + 1));
+    for (const auto& t : options.content_types)
+        if (iequals(t.first, ext)) return t.second;
+    for (char& c : ext) c = to_lower(c);
+    constexpr std::string_view kTypes = // the usual web types; text/* ones in UTF-8
+        " html:text/html htm:text/html css:text/css js:text/javascript mjs:text/javascript"
+        " txt:text/plain md:text/markdown csv:text/csv json:application/json xml:application/xml"
+        " svg:image/svg+xml png:image/png jpg:image/jpeg jpeg:image/jpeg gif:image/gif"
+        " webp:image/webp ico:image/x-icon wasm:application/wasm pdf:application/pdf"
+        " zip:application/zip gz:application/gzip mp4:video/mp4 woff2:font/woff2 ";
+    std::size_t at = ext.empty() ? std::string::npos : kTypes.find(" " + ext + ":");
+    if (at == std::string::npos) return "application/octet-stream";
+    at += ext.size() + 2;
+    std::string type(kTypes.substr(at, kTypes.find(' ', at) - at));
+    return type.compare(0, 5, "text/") == 0 ? type + "; charset=utf-8" : type;
+}
+
+// precondition_status is 0 (go on), 304 or 412, in RFC 9110 §13.2.2's order.
+inline int precondition_status(const Request& req, std::string_view etag, std::int64_t mtime) {
+    std::int64_t t = 0;
+    bool get = req.method == "GET" || req.method == "HEAD";
+    if (req.has_header("If-Match") ? !etag_listed(req.header("If-Match"), etag, false)
+                                   : parse_http_date(req.header("If-Unmodified-Since"), t) && mtime > t)
+        return 412;
+    if (req.has_header("If-None-Match") ? etag_listed(req.header("If-None-Match"), etag, true)
+                                        : get && parse_http_date(req.header("If-Modified-Since"), t) &&
+                                              mtime <= t)
+        return get ? 304 : 412;
+    return 0;
+}
+
+// serve_from_dir is serve_dir's handler: check the path (and %2F, %5C in
+// the raw one), resolve it with its symlinks, keep it below root.
+inline void serve_from_dir(const Request& req, Response& res, const std::string& root,
+                           const FileServerOptions& o) {
+    std::string_view raw = std::string_view(req.target).substr(0, req.target.find('?'));
+    PathCheck pc = check_file_path(req.param("path"), o.dotfiles);
+    for (std::size_t i = 0; i + 2 < raw.size(); ++i)
+        if (raw[i] == '%' && to_lower(raw[i + 2]) == (raw[i + 1] == '2' ? 'f' : raw[i + 1] == '5' ? 'c' : 0))
+            pc = PathCheck::bad;
+    if (pc != PathCheck::ok) return status_text(res, pc == PathCheck::bad ? 400 : 404);
+    auto real_path = [](const std::string& path) { // "" if it does not resolve
+        char buf[PATH_MAX];
+        return std::string(::realpath(path.c_str(), buf) != nullptr ? buf : "");
+    };
+    std::string base = real_path(root);
+    base += base.empty() || base.back() == '/' ? "" : "/";
+    auto resolve = [&](const std::string& rel) { // "" when outside root or hidden
+        std::string real = real_path(base + rel);
+        if (!real.empty() && real + "/" == base) return base; // the root itself
+        bool in = !base.empty() && real.compare(0, base.size(), base) == 0 &&
+                  check_file_path(std::string_view(real).substr(base.size()), o.dotfiles) == PathCheck::ok;
+        return in ? real : std::string();
+    };
+    std::string real = resolve(std::string(req.param("path")));
+    struct stat st{};
+    if (!real.empty() && ::stat(real.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
+        if (req.path.back() != '/') { // 301 to the request's own path plus '/' (not a rebuilt
+            std::size_t q = std::min(req.target.find('?'), req.target.size()); // "//dir/")
+            res.set_header("Location", req.target.substr(0, q) + "/" + req.target.substr(q));
+            return status_text(res, 301);
+        }
+        real = o.index.empty() ? std::string() : resolve(real.substr(base.size()) + "/" + o.index);
+    }
+    if (real.empty()) return status_text(res, 404);
+    send_file(req, res, real, o);
+}
+
+} // namespace detail
+
+// send_file: the whole file or one range is the body; several ranges are
+// the parts of a multipart/byteranges body.
+inline bool send_file(const Request& req, Response& res, const std::string& path,
+                      const FileServerOptions& options) {
+    using ull = unsigned long long;
+    struct stat st{};
+    detail::FdCloser f{::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK)}; // a FIFO: no wait
+    if (f.fd < 0 || ::fstat(f.fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        detail::status_text(res, 404);
+        return false;
+    }
+    const std::uint64_t size = static_cast<std::uint64_t>(st.st_size);
+    const std::int64_t mtime = static_cast<std::int64_t>(st.st_mtime);
+    char etag[48], date[48], num[80];
+    std::snprintf(etag, sizeof etag, "\"%llx-%llx\"", static_cast<ull>(size),
+                  static_cast<ull>(detail::mtime_ns(st)));
+    res.set_header("ETag", etag);
+    res.set_header("Last-Modified", detail::format_http_date(mtime, date));
+    res.set_header("Accept-Ranges", "bytes");
+    detail::RangeSet rs;
+    detail::RangeStatus rst = detail::RangeStatus::ignore;
+    std::string_view if_range = detail::trim_ows(req.header("If-Range"));
+    std::int64_t t = 0;
+    if (req.has_header("Range") && (!req.has_header("If-Range") || if_range == etag ||
+                                    (detail::parse_http_date(if_range, t) && t == mtime)))
+        rst = detail::parse_range(req.header("Range"), size, rs);
+    int pre = detail::precondition_status(req, etag, mtime);
+    if (pre == 0 && rst == detail::RangeStatus::unsatisfiable) {
+        std::snprintf(num, sizeof num, "bytes */%llu", static_cast<ull>(size));
+        res.set_header("Content-Range", num);
+        pre = 416;
+    }
+    if (pre == 304) res.status = 304; // no body
+    else if (pre != 0) detail::status_text(res, pre);
+    if (pre != 0) return true;
+    if (rst == detail::RangeStatus::ignore) rs.ranges[rs.count++] = {0, size};
+    const std::string type = detail::content_type_for(path, options);
+    static std::atomic<std::uint64_t> seq{0};
+    std::snprintf(num, sizeof num, "%016llx", static_cast<ull>(mtime) ^ (++seq * 0x9E3779B97F4A7C15ULL));
+    const std::string boundary = num;
+    std::vector<std::string> heads(rs.count + 1); // multipart: each part's head, then the end
+    std::uint64_t length = 0;
+    for (std::size_t i = 0; i < rs.count; ++i) {
+        const detail::ByteRange& r = rs.ranges[i];
+        std::snprintf(num, sizeof num, "bytes %llu-%llu/%llu", static_cast<ull>(r.first),
+                      static_cast<ull>(r.first + r.length - 1), static_cast<ull>(size));
+        if (rs.count > 1)
+            heads[i] = (i ? "\r\n--" : "--") + boundary + "\r\nContent-Type: " + type +
+                       "\r\nContent-Range: " + num + "\r\n\r\n";
+        length += heads[i].size() + r.length;
+    }
+    if (rs.count > 1) heads.back() = "\r\n--" + boundary + "--\r\n";
+    res.status = rst == detail::RangeStatus::ok ? 206 : 200;
+    if (rst == detail::RangeStatus::ok && rs.count == 1) res.set_header("Content-Range", num);
+    res.set_header("Content-Type", rs.count == 1 ? type : "multipart/byteranges; boundary=" + boundary);
+    res.set_header("Content-Length", std::to_string(length + heads.back().size()));
+    bool ok = res.begin_stream();
+    for (std::size_t i = 0; ok && i < rs.count; ++i)
+        ok = res.write(heads[i]) && res.write_file(f.fd, rs.ranges[i].first, rs.ranges[i].length);
+    return ok && res.write(heads.back());
+}
+
+inline void Server::serve_dir(std::string_view prefix, const std::string& root,
+                              const FileServerOptions& options) {
+    std::string mount = std::string(prefix) + (prefix.empty() || prefix.back() != '/' ? "/" : "");
+    if (mount.size() > 1) // "/files" -> "/files/"
+        get(mount.substr(0, mount.size() - 1), [mount](const Request&, Response& res) {
+            res.set_header("Location", mount);
+            detail::status_text(res, 301);
+        });
+    get(mount + "{path...}", [root, options](const Request& req, Response& res) {
+        detail::serve_from_dir(req, res, root, options);
+    });
+}
 
 } // namespace graceful_http
 

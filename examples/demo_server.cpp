@@ -1,4 +1,4 @@
-// demo_server: the demo contract -- hello, echo, sleep, stream, healthz, metrics; drains on
+// demo_server: the demo contract -- hello, echo, sleep, stream, healthz, metrics, files; drains on
 // SIGTERM; socket activation, sd_notify and a zero-downtime re-exec on SIGHUP.
 // Build: make build/examples/demo_server   (g++ -std=c++17 -O2 -pthread -I. examples/demo_server.cpp)
 // Run:   build/examples/demo_server --port 8080; then kill -HUP (re-exec) or Ctrl-C (twice to force)
@@ -20,7 +20,7 @@ using graceful_http::Response;
 namespace {
 
 const char kUsage[] = "usage: demo_server [--host ADDR] [--port N] [--grace-ms N]"
-                      " [--drain-delay-ms N] [--max-connections N] [--access-log]\n";
+                      " [--drain-delay-ms N] [--max-connections N] [--access-log] [--root DIR]\n";
 
 // parse_int accepts only a whole decimal number within [lo, hi].
 bool parse_int(std::string_view s, long lo, long hi, long& out) {
@@ -66,7 +66,7 @@ int main(int argc, char** argv) {
     std::vector<std::string> args{self_path(argv[0])};
     args.insert(args.end(), argv + 1, argv + argc);
 
-    std::string host = "127.0.0.1";
+    std::string host = "127.0.0.1", root; // --root DIR: serve DIR at /files/
     long port = 8080, grace_ms = 10000, drain_delay_ms = 0, max_conns = 0;
     bool access_log = false;
     for (int i = 1; i < argc; i += 2) {
@@ -87,6 +87,7 @@ int main(int argc, char** argv) {
         else if (flag == "--grace-ms") ok = parse_int(v, 0, 86400000, grace_ms);
         else if (flag == "--drain-delay-ms") ok = parse_int(v, 0, 86400000, drain_delay_ms);
         else if (flag == "--max-connections") ok = parse_int(v, 0, 1000000, max_conns);
+        else if (flag == "--root") { root = v; ok = !root.empty(); }
         if (!ok) {
             std::fprintf(stderr, "demo_server: bad flag or value: %s '%.*s'\n%s", flag.c_str(),
                          static_cast<int>(v.size()), v.data(), kUsage);
@@ -162,6 +163,10 @@ int main(int argc, char** argv) {
             std::string line = graceful_http::format_combined_log(r) + "\n";
             std::fwrite(line.data(), 1, line.size(), stderr);
         });
+
+    // Static files: GET/HEAD /files/<path> is <root>/<path> (ranges, conditional
+    // requests, never a byte outside root). Without --root, /files/ is 404.
+    if (!root.empty()) srv.serve_dir("/files/", root);
 
     // Socket activation (systemd, or a predecessor's handoff): serve on the
     // inherited listener instead of binding.
