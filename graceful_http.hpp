@@ -702,15 +702,14 @@ public:
     // with the matching error status instead of the handler's response.
     const std::string& body() const;
     bool body_ok() const;
-    // read_body streams the body to on_data in pieces of at most 64 KiB,
-    // never holding it whole (`100 Continue` is sent first, if asked
-    // for); the limit is the route's (RouteOptions), read_timeout bounds
-    // the whole body. True once all of it was delivered. False when
-    // on_data returned false (the rest is discarded if under 256 KiB,
-    // else the connection closes after the response) or on an error:
-    // body_error() then says which status (400, 408, 413) the server sends
-    // instead of the handler's response. A body is read once, by body()
-    // or read_body(); after body(), read_body delivers it in one piece.
+    // read_body streams the body to on_data in pieces of <= 64 KiB, never
+    // holding it whole (after `100 Continue`, if asked for), within the
+    // route's limit (RouteOptions) and read_timeout for the whole body.
+    // True once all was delivered. False if on_data returned false (the
+    // rest is then discarded up to 256 KiB, else the connection closes)
+    // or on an error, whose status (400, 408, 413) body_error() gives and
+    // the server sends instead of the handler's response. A body is read
+    // once: after body(), read_body delivers it as one piece.
     bool read_body(const std::function<bool(std::string_view)>& on_data) const;
     int body_error() const; // 0, or the status of a failed body read
 
@@ -820,8 +819,7 @@ public:
     // other method: 405 with Allow. OPTIONS on a known path (or
     // `OPTIONS *`, for the whole server) gets 204 with Allow, unless a
     // handler is registered for OPTIONS there. Register before serve().
-    void handle(std::string_view method, std::string_view pattern, Handler h,
-                RouteOptions ro = {});
+    void handle(std::string_view method, std::string_view pattern, Handler h, RouteOptions ro = {});
     void get(std::string_view p, Handler h, RouteOptions o = {}) { handle("GET", p, std::move(h), o); }
     void post(std::string_view p, Handler h, RouteOptions o = {}) { handle("POST", p, std::move(h), o); }
     void put(std::string_view p, Handler h, RouteOptions o = {}) { handle("PUT", p, std::move(h), o); }
@@ -938,7 +936,7 @@ ShutdownReport serve_until_signal(Server& server, Duration grace);
 
 // ---- Forms: urlencoded and multipart/form-data ----
 
-using FormFields = std::vector<std::pair<std::string, std::string>>;
+using FormFields = std::vector<std::pair<std::string, std::string>>; // in order
 
 // FormResult says how reading a form went: ok(), or the status to answer
 // with (400 malformed, 413 past a limit, 415 not that kind of form, or a
@@ -948,11 +946,9 @@ struct FormResult {
     bool stopped = false;
     bool ok() const { return http_status == 0 && !stopped; }
 };
-
 // parse_urlencoded decodes `a=1&b=x+y` (percent escapes, '+' as space)
 // into `out` in order; a name without '=' gets "". False on a bad escape.
 bool parse_urlencoded(std::string_view text, FormFields& out);
-
 // read_form fills `out` with the query's fields, then the body's when its
 // Content-Type is application/x-www-form-urlencoded (read with body()).
 FormResult read_form(const Request& req, FormFields& out);
@@ -965,7 +961,6 @@ struct MultipartPart {
     std::string content_type;  // "" when absent (text/plain)
     std::vector<Header> headers;
 };
-
 struct MultipartLimits {
     std::size_t max_parts = 1000;                  // more parts: 413 (as Go)
     std::size_t max_part_header_bytes = 16 * 1024; // one part's header section: 413
@@ -978,12 +973,9 @@ struct MultipartCallbacks {
     std::function<bool(std::string_view)> on_data;     // some of its content
     std::function<bool()> on_part_end;                 // it ended
 };
-
 // read_multipart streams a multipart/form-data body through read_body()
-// to the callbacks, holding at most one piece and one part head: file
-// parts of any size (within the route's limit) never sit in memory.
-// Missing or malformed boundary, bad part heads, a part without
-// Content-Disposition or a truncated body: 400.
+// to the callbacks: file parts of any size never sit in memory. A bad or
+// missing boundary or part head, or a truncated body: 400.
 FormResult read_multipart(const Request& req, const MultipartCallbacks& callbacks,
                           const MultipartLimits& limits = MultipartLimits{});
 
@@ -1822,7 +1814,7 @@ struct Conn {
     bool body_done = true;
     int body_error = 0;
     std::uint64_t body_left = 0;
-    std::size_t body_limit = 0; // the route's (limit_body)
+    std::size_t body_limit = 0; // the route's (Core::route)
     std::string piece;          // read_body's pieces pass through here (64 KiB at most)
     ChunkedDecoder decoder;
     enum class Stream { none, chunked, fixed, until_close } stream = Stream::none;
@@ -1849,7 +1841,6 @@ struct Conn {
     Read read_into(std::string& buf, TimePoint deadline, std::size_t want, bool exact);
     using Sink = std::function<bool(std::string_view)>;
     bool read_body(std::string* out_body, std::size_t limit, const Sink* sink = nullptr);
-    bool limit_body(std::size_t limit);
     bool discard_body();
     void set_state(ConnState s);
     Next finish_response(const Request& req, Response& res, bool handler_ok);
@@ -2001,15 +1992,13 @@ inline bool invoke_handler(const Handler& h, const Request& req, Response& res) 
 // ---- Forms: the urlencoded and multipart parsers (pure, incremental) ----
 
 inline bool append_urlencoded(std::string_view text, FormFields& out) {
-    std::string name, value;
-    while (!text.empty()) {
+    for (std::string name, value; !text.empty();) {
         std::string_view pair = text.substr(0, text.find('&'));
         text.remove_prefix(std::min(text.size(), pair.size() + 1));
+        std::size_t eq = std::min(pair.find('='), pair.size());
         if (pair.empty()) continue;
-        std::size_t eq = pair.find('=');
-        if (!percent_decode(pair.substr(0, eq), name, true)) return false;
-        value.clear();
-        if (eq != std::string_view::npos && !percent_decode(pair.substr(eq + 1), value, true))
+        if (!percent_decode(pair.substr(0, eq), name, true) ||
+            !percent_decode(pair.substr(std::min(eq + 1, pair.size())), value, true))
             return false;
         out.emplace_back(name, value);
     }
@@ -2021,60 +2010,48 @@ inline bool media_type_is(std::string_view content_type, std::string_view type) 
     return iequals(trim_ows(content_type.substr(0, content_type.find(';'))), type);
 }
 
-// field_param finds `key` among a field's `; key=value` parameters
-// (token or quoted-string, RFC 9110 §5.6.6) and unquotes it into `out`.
-// Only \" and \\ are escapes: browsers send a Windows path's '\' as is.
+// field_param finds `key` in a field's `; key=value` parameters (RFC 9110
+// §5.6.6), unquoted; only \" and \\ escape: browsers send a path's '\' as is.
 inline bool field_param(std::string_view v, std::string_view key, std::string& out) {
-    std::size_t i = v.find(';');
-    while (i < v.size()) {
+    for (std::size_t i = v.find(';'); i < v.size(); i = i < v.size() ? v.find(';', i) : i) {
         std::size_t eq = v.find_first_of("=;", ++i);
-        std::string_view name = trim_ows(v.substr(i, eq - i));
+        bool match = iequals(trim_ows(v.substr(i, eq - i)), key);
         out.clear();
         i = eq;
         if (i < v.size() && v[i] == '=') {
             while (++i < v.size() && (v[i] == ' ' || v[i] == '\t')) {}
             if (i < v.size() && v[i] == '"') {
-                for (++i; i < v.size() && v[i] != '"'; ++i) {
+                for (++i; i < v.size() && v[i] != '"'; out.push_back(v[i++]))
                     if (v[i] == '\\' && i + 1 < v.size() && (v[i + 1] == '"' || v[i + 1] == '\\')) ++i;
-                    out.push_back(v[i]);
-                }
                 if (i++ >= v.size()) return false; // unterminated quoted-string
             } else {
-                std::size_t end = v.find(';', i);
-                out.assign(trim_ows(v.substr(i, end - i)));
-                i = end;
+                out.assign(trim_ows(v.substr(i, v.find(';', i) - i)));
             }
         }
-        if (iequals(name, key)) return true;
-        i = i < v.size() ? v.find(';', i) : i;
+        if (match) return true;
     }
     return false;
 }
 
-// multipart_boundary takes the boundary of a multipart/form-data
-// Content-Type (RFC 2046 §5.1.1: 1-70 bchars, not ending in a space).
-// Returns 0, 415 (another type) or 400 (no or bad boundary).
+// multipart_boundary: 0 and a multipart/form-data boundary (RFC 2046 §5.1.1:
+// 1-70 bchars, not ending in a space), 415 (another type) or 400 (bad).
 inline int multipart_boundary(std::string_view content_type, std::string& out) {
     if (!media_type_is(content_type, "multipart/form-data")) return 415;
-    if (!field_param(content_type, "boundary", out) || out.empty() || out.size() > 70 ||
-        out.back() == ' ')
-        return 400;
-    for (char c : out)
-        if (!(c >= '0' && c <= '9') && !((c | 0x20) >= 'a' && (c | 0x20) <= 'z') &&
-            std::string_view("'()+_,-./:=? ").find(c) == std::string_view::npos)
-            return 400;
-    return 0;
+    bool ok = field_param(content_type, "boundary", out) && !out.empty() && out.size() <= 70 &&
+              out.back() != ' ';
+    for (char c : out) // bchars: DIGIT, ALPHA and these
+        ok = ok && ((c >= '0' && c <= '9') || ((c | 0x20) >= 'a' && (c | 0x20) <= 'z') ||
+                    std::string_view("'()+_,-./:=? ").find(c) != std::string_view::npos);
+    return ok ? 0 : 400;
 }
 
 // MultipartParser reads a multipart/form-data body fed in pieces of any
-// size, calling the callbacks as parts begin, carry data and end. It keeps
-// only what may still hold a delimiter or an incomplete part head.
+// size, keeping only what may still hold a delimiter or a part's head.
 class MultipartParser {
 public:
+    // As if the body began with CRLF: the first delimiter is like the rest.
     MultipartParser(std::string_view boundary, const MultipartLimits& limits,
                     const MultipartCallbacks& callbacks)
-        // The body is read as if it began with CRLF, so the first delimiter
-        // looks like every other one (RFC 2046 §5.1.1).
         : delim_("\r\n--" + std::string(boundary)), buf_("\r\n"), limits_(limits), cb_(callbacks) {}
     FormResult feed(std::string_view data) {
         if (!result_.ok() || state_ == State::epilogue) return result_;
@@ -2089,23 +2066,15 @@ public:
         if (result_.ok() && state_ != State::epilogue) result_.http_status = 400;
         return result_;
     }
-    const FormResult& result() const { return result_; }
 
 private:
     enum class State { preamble, after_delim, head, data, epilogue };
-    bool fail(int status) {
-        result_.http_status = status;
-        return false;
-    }
-    bool call(bool more) {
-        if (!more) result_.stopped = true;
-        return more;
-    }
+    bool fail(int status) { result_.http_status = status; return false; }
+    bool call(bool more) { result_.stopped = !more; return more; }
     bool step(std::size_t& pos);
     bool part_head(std::string_view head);
 
-    std::string delim_;
-    std::string buf_;
+    std::string delim_, buf_;
     MultipartLimits limits_;
     const MultipartCallbacks& cb_;
     MultipartPart part_;
@@ -2114,8 +2083,7 @@ private:
     FormResult result_;
 };
 
-// step makes one move through buf_ from `pos`; false: it needs more input
-// (or failed, or a callback stopped it).
+// step makes one move through buf_ from `pos`; false: wait for more (or stop).
 inline bool MultipartParser::step(std::size_t& pos) {
     constexpr auto npos = std::string_view::npos;
     std::string_view b = std::string_view(buf_).substr(pos);
@@ -2134,11 +2102,10 @@ inline bool MultipartParser::step(std::size_t& pos) {
         state_ = State::after_delim;
         return true;
     }
-    case State::after_delim: { // "--" closes; else transport padding, CRLF
-        if (b.size() >= 2 && b[0] == '-' && b[1] == '-') {
-            state_ = State::epilogue; // the epilogue is ignored
-            pos = buf_.size();
-            return false;
+    case State::after_delim: { // "--" closes (the epilogue is ignored); else padding, CRLF
+        if (b.substr(0, 2) == "--") {
+            state_ = State::epilogue;
+            break;
         }
         std::size_t i = b.find_first_not_of(" \t");
         if (i == npos || i + 1 >= b.size())
@@ -2149,26 +2116,22 @@ inline bool MultipartParser::step(std::size_t& pos) {
         return true;
     }
     case State::head: {
-        std::size_t end = b.substr(0, 2) == "\r\n" ? 0 : b.find("\r\n\r\n");
+        std::size_t end = b.find("\r\n\r\n");
         if (end == npos) return b.size() > limits_.max_part_header_bytes ? fail(413) : false;
-        if (end > limits_.max_part_header_bytes) return fail(413);
-        if (++parts_ > limits_.max_parts) return fail(413);
+        if (end > limits_.max_part_header_bytes || ++parts_ > limits_.max_parts) return fail(413);
         if (!part_head(b.substr(0, end))) return fail(400);
-        pos += end + (end == 0 ? 2 : 4);
+        pos += end + 4;
         state_ = State::data;
         return !cb_.on_part || call(cb_.on_part(part_));
     }
-    case State::epilogue:
-        pos = buf_.size();
-        return false;
+    case State::epilogue: break;
     }
+    pos = buf_.size();
     return false;
 }
 
-// part_head parses a part's header fields; each part needs a
-// `Content-Disposition: form-data; name=...` (RFC 7578 §4.2).
+// part_head: a part's fields, with `Content-Disposition: form-data; name=` (RFC 7578 §4.2).
 inline bool MultipartParser::part_head(std::string_view head) {
-    part_.name.clear();
     part_.filename.clear();
     part_.content_type.clear();
     part_.headers.clear();
@@ -2177,13 +2140,13 @@ inline bool MultipartParser::part_head(std::string_view head) {
         std::string_view line = head.substr(0, head.find("\r\n"));
         head.remove_prefix(std::min(head.size(), line.size() + 2));
         std::size_t colon = line.find(':');
-        if (colon == std::string_view::npos || !is_token(line.substr(0, colon))) return false;
-        std::string_view value = trim_ows(line.substr(colon + 1));
-        for (char c : value)
-            if ((static_cast<unsigned char>(c) < 0x20 && c != '\t') || c == 0x7f) return false;
-        part_.headers.push_back(Header{std::string(line.substr(0, colon)), std::string(value)});
-        if (iequals(line.substr(0, colon), "content-type")) part_.content_type.assign(value);
-        if (!iequals(line.substr(0, colon), "content-disposition")) continue;
+        std::string_view name = line.substr(0, colon), value = trim_ows(line.substr(colon + 1));
+        if (colon == std::string_view::npos || !is_token(name) ||
+            value.find_first_of(std::string_view("\0\r\n", 3)) != std::string_view::npos)
+            return false;
+        part_.headers.push_back(Header{std::string(name), std::string(value)});
+        if (iequals(name, "content-type")) part_.content_type.assign(value);
+        if (!iequals(name, "content-disposition")) continue;
         if (!media_type_is(value, "form-data") || !field_param(value, "name", part_.name))
             return false;
         named = true;
@@ -3003,8 +2966,13 @@ inline void Core::route(Request& req, Response& res, bool& handler_ok) {
     }
     handler_ok = true;
     std::optional<std::size_t> lim = found ? found->max_body : std::nullopt;
-    if (!req.conn_->limit_body(lim ? (*lim == 0 ? SIZE_MAX : *lim) : opt_.max_body_bytes)) {
-        req.body_state_ = 2; // 413 before the body is read, and no 100 Continue
+    Conn& c = *req.conn_; // the route's body limit (RouteOptions)
+    c.body_limit = lim ? (*lim == 0 ? SIZE_MAX : *lim) : opt_.max_body_bytes;
+    c.decoder = ChunkedDecoder(c.body_limit, opt_.max_header_bytes);
+    if (c.framing.body == BodyKind::length && c.framing.content_length > c.body_limit) {
+        c.body_done = true; // 413 before the body is read (no 100 Continue), then close
+        c.body_error = 413;
+        req.body_state_ = 2;
         return;
     }
     bool options = req.method == "OPTIONS";
@@ -3344,17 +3312,6 @@ inline Conn::Next Conn::finish_response(const Request& req, Response& res, bool 
     return unread ? Next::linger : Next::drop;
 }
 
-// limit_body sets the route's body limit; false: a Content-Length over it
-// gets 413 without reading the body.
-inline bool Conn::limit_body(std::size_t limit) {
-    body_limit = limit;
-    decoder = ChunkedDecoder(limit, core->opt_.max_header_bytes);
-    if (framing.body != BodyKind::length || framing.content_length <= limit) return true;
-    body_done = true; // never read a body we reject: close instead
-    body_error = 413;
-    return false;
-}
-
 inline bool Conn::discard_body() {
     if (framing.body == BodyKind::length && body_left > kMaxDiscard) return false;
     return read_body(nullptr, kMaxDiscard);
@@ -3365,16 +3322,12 @@ inline bool Conn::discard_body() {
 inline bool Conn::read_body(std::string* out_body, std::size_t limit, const Sink* sink) {
     if (body_done) return body_error == 0;
     if (sink) out_body = &piece;
-    // deliver hands a piece to the sink; false: it wants no more.
-    auto deliver = [&] {
+    auto deliver = [&] { // hands a piece to the sink; false: it wants no more
         bool more = !sink || out_body->empty() || (*sink)(*out_body);
         if (sink) out_body->clear();
         return more;
     };
-    auto stop = [&](bool complete) { // the sink stopped: the rest is discarded or closed
-        body_done = complete;
-        return false;
-    };
+    auto stop = [&](bool complete) { body_done = complete; return false; }; // the sink said no
     if (framing.expect_continue && !continue_sent) {
         continue_sent = true; // RFC 9110 §10.1.1: only once the body is wanted
         static const char kContinue[] = "HTTP/1.1 100 Continue\r\n\r\n";
@@ -3700,8 +3653,7 @@ inline bool Request::body_ok() const {
 
 inline bool Request::read_body(const std::function<bool(std::string_view)>& on_data) const {
     if (body_state_ == 1) return body_.empty() || on_data(body_); // body() read it
-    if (body_state_ != 0) return false;
-    if (conn_ == nullptr) return true;
+    if (body_state_ != 0 || conn_ == nullptr) return body_state_ == 0;
     bool ok = conn_->read_body(nullptr, conn_->body_limit, &on_data);
     body_state_ = ok || conn_->body_error == 0 ? 3 : 2;
     std::string().swap(conn_->piece); // an idle connection stays small
@@ -4120,21 +4072,15 @@ inline ShutdownReport serve_until_signal(Server& server, Duration grace) {
 // ---- Forms ----
 
 inline bool parse_urlencoded(std::string_view text, FormFields& out) {
-    out.clear();
-    return detail::append_urlencoded(text, out);
+    return out.clear(), detail::append_urlencoded(text, out);
 }
 
 inline FormResult read_form(const Request& req, FormFields& out) {
     FormResult r;
-    out.clear();
-    if (!detail::append_urlencoded(req.query, out)) {
-        r.http_status = 400;
-    } else if (detail::media_type_is(req.header("Content-Type"),
-                                     "application/x-www-form-urlencoded")) {
-        const std::string& body = req.body();
-        if (!req.body_ok()) r.http_status = req.body_error();
-        else if (!detail::append_urlencoded(body, out)) r.http_status = 400;
-    }
+    bool body = detail::media_type_is(req.header("Content-Type"), "application/x-www-form-urlencoded");
+    if (!parse_urlencoded(req.query, out) ||
+        (body && (!req.body_ok() || !detail::append_urlencoded(req.body(), out))))
+        r.http_status = req.body_error() != 0 ? req.body_error() : 400;
     return r;
 }
 
@@ -4145,10 +4091,9 @@ inline FormResult read_multipart(const Request& req, const MultipartCallbacks& c
     r.http_status = detail::multipart_boundary(req.header("Content-Type"), boundary);
     if (r.http_status != 0) return r;
     detail::MultipartParser parser(boundary, limits, callbacks);
-    if (req.read_body([&](std::string_view piece) { return parser.feed(piece).ok(); }))
-        return parser.finish();
+    bool read = req.read_body([&](std::string_view piece) { return (r = parser.feed(piece)).ok(); });
     if (req.body_error() != 0) r.http_status = req.body_error();
-    return req.body_error() != 0 ? r : parser.result();
+    return read ? parser.finish() : r;
 }
 
 } // namespace graceful_http
