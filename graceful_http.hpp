@@ -2030,6 +2030,7 @@ inline bool field_param(std::string_view v, std::string_view key, std::string& o
         }
         if (match) return true;
     }
+    out.clear(); // not found: empty
     return false;
 }
 
@@ -2107,9 +2108,9 @@ inline bool MultipartParser::step(std::size_t& pos) {
             state_ = State::epilogue;
             break;
         }
-        std::size_t i = b.find_first_not_of(" \t");
-        if (i == npos || i + 1 >= b.size())
-            return b.size() > limits_.max_part_header_bytes ? fail(413) : false;
+        std::size_t i = std::min(b.find_first_not_of(" \t"), b.size());
+        if (i > limits_.max_part_header_bytes) return fail(413); // endless padding
+        if (i + 1 >= b.size()) return false;
         if (b[i] != '\r' || b[i + 1] != '\n') return fail(400);
         pos += i + 2;
         state_ = State::head;
@@ -2117,7 +2118,7 @@ inline bool MultipartParser::step(std::size_t& pos) {
     }
     case State::head: {
         std::size_t end = b.find("\r\n\r\n");
-        if (end == npos) return b.size() > limits_.max_part_header_bytes ? fail(413) : false;
+        if (end == npos) return b.size() > limits_.max_part_header_bytes + 3 ? fail(413) : false;
         if (end > limits_.max_part_header_bytes || ++parts_ > limits_.max_parts) return fail(413);
         if (!part_head(b.substr(0, end))) return fail(400);
         pos += end + 4;
@@ -2132,7 +2133,6 @@ inline bool MultipartParser::step(std::size_t& pos) {
 
 // part_head: a part's fields, with `Content-Disposition: form-data; name=` (RFC 7578 §4.2).
 inline bool MultipartParser::part_head(std::string_view head) {
-    part_.filename.clear();
     part_.content_type.clear();
     part_.headers.clear();
     bool named = false;

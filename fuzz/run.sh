@@ -3,7 +3,8 @@
 #
 #   bash fuzz/run.sh 120        # from the repository root; default 60 s
 #
-# Builds fuzz/fuzz_request.cpp and fuzz/fuzz_chunked.cpp with
+# Builds fuzz/fuzz_request.cpp, fuzz/fuzz_chunked.cpp (and every target in
+# the list below: fuzz_multipart.cpp, fuzz_urlencoded.cpp) with
 #   clang++ -std=c++17 -g -O1 -fsanitize=fuzzer,address,undefined -I.
 # into build/fuzz/, copies the committed seed corpus (fuzz/corpus/*) into a
 # working corpus under build/fuzz/corpus/ (the committed files are never
@@ -27,7 +28,7 @@ per_target=$((duration / 2))
 
 cxx=${CLANGXX:-clang++}
 out=build/fuzz
-targets=(request chunked)
+targets=(request chunked multipart urlencoded)
 mkdir -p "$out/artifacts"
 
 if ! command -v "$cxx" >/dev/null 2>&1; then
