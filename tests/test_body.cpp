@@ -241,6 +241,11 @@ TEST_CASE("body: the route's limit gives 413, before reading when Content-Length
         ++calls;
         upload_handler(s)(req, res);
     }, limit(1000));
+    f.srv.post("/streaming", [](const gh::Request& req, gh::Response& res) {
+        res.begin_stream();
+        req.read_body([](std::string_view) { return true; });
+        res.write(std::to_string(req.body_error()));
+    }, limit(1000));
     f.start();
     SECTION("Content-Length over the limit, with 100-continue: 413, no 100, no handler") {
         Client c;
@@ -260,6 +265,17 @@ TEST_CASE("body: the route's limit gives 413, before reading when Content-Length
         support::Response r = c.read_response();
         CHECK(r.status == 200);
         CHECK(s.bytes == 1000);
+    }
+    SECTION("past the limit after the response began: the response ends, then close") {
+        Client c;
+        REQUIRE(c.connect(f.port));
+        REQUIRE(c.send(head("POST", "/streaming", 0, true)));
+        REQUIRE(send_body(c, 3000, true, 600));
+        support::Response r = c.read_response();
+        REQUIRE(r.outcome == Outcome::ok);
+        CHECK(r.status == 200); // already sent: it cannot become a 413
+        CHECK(r.body == "413");
+        CHECK(c.wait_closed()); // the rest of the body is never parsed as a request
     }
     SECTION("chunked past the limit mid-stream: 413 (nothing was sent yet), then close") {
         Client c;
@@ -590,6 +606,32 @@ TEST_CASE("forms: malformed multipart gets 400, limits 413, another type 415", "
         support::Response r = post_multipart(f.port, c.content_type, c.body);
         CHECK(r.outcome == Outcome::ok);
         CHECK(r.status == c.status);
+    }
+}
+
+TEST_CASE("forms: MultipartParser gives the same parts however the body is split", "[forms]") {
+    const std::string body = "--zz\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\n1\r\n"
+                             "--zz\r\nContent-Disposition: form-data; name=f; filename=\"x.txt\"\r\n"
+                             "Content-Type: text/plain\r\n\r\nhello\r\n--z\r\n--zz--";
+    auto parse = [&](std::size_t step) {
+        std::string log;
+        gh::MultipartCallbacks cb;
+        cb.on_part = [&](const gh::MultipartPart& p) {
+            log += "[" + p.name + "|" + p.filename + "|" + std::to_string(p.has_filename) + "|" +
+                   p.content_type + "]";
+            return true;
+        };
+        cb.on_data = [&](std::string_view d) { return log.append(d), true; };
+        cb.on_part_end = [&] { return log += "/", true; };
+        gh::detail::MultipartParser p("zz", gh::MultipartLimits{}, cb);
+        for (std::size_t i = 0; i < body.size(); i += step) REQUIRE(p.feed(body.substr(i, step)).ok());
+        CHECK(p.finish().ok());
+        return log;
+    };
+    const std::string want = "[a||0|]1/[f|x.txt|1|text/plain]hello\r\n--z/";
+    for (std::size_t step : {body.size(), std::size_t(1), std::size_t(2), std::size_t(7)}) {
+        INFO("pieces of " << step);
+        CHECK(parse(step) == want);
     }
 }
 
