@@ -342,8 +342,8 @@ TEST_CASE("body: on_data returning false stops the read; the rest is discarded o
             return false; // one piece is enough
         });
         seen = n;
-        res.text(done ? "done\n" : "stopped\n");
-        CHECK(req.body_error() == 0); // stopping is not an error
+        // stopping is not an error (checked on the client side: Catch is single-threaded)
+        res.text(done ? "done\n" : req.body_error() == 0 ? "stopped\n" : "error\n");
     }, limit(0));
     f.srv.get("/hello", [](const gh::Request&, gh::Response& res) { res.text("hello"); });
     f.start();
