@@ -76,7 +76,13 @@ bool send_body(Client& c, std::uint64_t total, bool chunked, std::size_t chunk =
         char size[32];
         std::snprintf(size, sizeof size, "%zx\r\n", n);
         if (chunked && !c.send(size)) return false;
-        if (!c.send(p.substr(at, n)) || (chunked && !c.send("\r\n"))) return false;
+        // Straight from the pattern: no temporary (ASan's quarantine would count it as RSS).
+        for (std::size_t off = 0; off < n;) {
+            ssize_t w = ::send(c.fd(), p.data() + at + off, n - off, MSG_NOSIGNAL);
+            if (w <= 0) return false;
+            off += static_cast<std::size_t>(w);
+        }
+        if (chunked && !c.send("\r\n")) return false;
         sent += n;
     }
     return !chunked || c.send("0\r\n\r\n");
