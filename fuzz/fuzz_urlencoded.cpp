@@ -19,7 +19,8 @@ namespace {
 std::string encode(const std::string& s) {
     static const char kHex[] = "0123456789ABCDEF";
     std::string out;
-    for (unsigned char c : s) {
+    for (char ch : s) {
+        unsigned char c = static_cast<unsigned char>(ch);
         if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.') {
             out.push_back(static_cast<char>(c));
         } else if (c == ' ') {
