@@ -205,6 +205,7 @@
 #include <functional>         // Handler type
 #include <memory>             // shared ownership of the core by threads
 #include <mutex>              // the one library mutex
+#include <optional>           // RouteOptions::max_body_bytes
 #include <string>             // owned text
 #include <string_view>        // the parser works on views
 #include <system_error>       // Error carries a std::error_code
@@ -751,6 +752,16 @@ public:
     // with the matching error status instead of the handler's response.
     const std::string& body() const;
     bool body_ok() const;
+    // read_body streams the body to on_data in pieces of <= 64 KiB, never
+    // holding it whole (after `100 Continue`, if asked for), within the
+    // route's limit (RouteOptions) and read_timeout for the whole body.
+    // True once all was delivered. False if on_data returned false (the
+    // rest is then discarded up to 256 KiB, else the connection closes)
+    // or on an error, whose status (400, 408, 413) body_error() gives and
+    // the server sends instead of the handler's response. A body is read
+    // once: after body(), read_body delivers it as one piece.
+    bool read_body(const std::function<bool(std::string_view)>& on_data) const;
+    int body_error() const; // 0, or the status of a failed body read
 
     // shutdown_requested is true once shutdown() or close() has begun.
     bool shutdown_requested() const;
@@ -773,7 +784,7 @@ private:
     std::vector<std::pair<std::string, std::string>> match_; // route matching scratch
     std::vector<Header> spare_; // fields of earlier requests, reused
     mutable std::string body_;
-    mutable int body_state_ = 0; // 0 unread, 1 read, 2 failed
+    mutable int body_state_ = 0; // 0 unread, 1 read, 2 failed, 3 streamed by read_body
 };
 
 // Response is filled in by a handler. Either set status, headers and
@@ -893,6 +904,14 @@ struct FileServerOptions {
 bool send_file(const Request& req, Response& res, const std::string& path,
                const FileServerOptions& options = FileServerOptions());
 
+// RouteOptions refine one route (the last argument of handle()).
+struct RouteOptions {
+    // max_body_bytes replaces Options::max_body_bytes for this route
+    // (body(), read_body() and the form readers alike); 0 means no limit,
+    // for a handler that streams with read_body(). Unset: the server's.
+    std::optional<std::size_t> max_body_bytes;
+};
+
 struct RunOptions;
 struct GroupReport;
 
@@ -912,11 +931,11 @@ public:
     // other method: 405 with Allow. OPTIONS on a known path (or
     // `OPTIONS *`, for the whole server) gets 204 with Allow, unless a
     // handler is registered for OPTIONS there. Register before serve().
-    void handle(std::string_view method, std::string_view pattern, Handler h);
-    void get(std::string_view pattern, Handler h) { handle("GET", pattern, std::move(h)); }
-    void post(std::string_view pattern, Handler h) { handle("POST", pattern, std::move(h)); }
-    void put(std::string_view pattern, Handler h) { handle("PUT", pattern, std::move(h)); }
-    void del(std::string_view pattern, Handler h) { handle("DELETE", pattern, std::move(h)); }
+    void handle(std::string_view method, std::string_view pattern, Handler h, RouteOptions ro = {});
+    void get(std::string_view p, Handler h, RouteOptions o = {}) { handle("GET", p, std::move(h), o); }
+    void post(std::string_view p, Handler h, RouteOptions o = {}) { handle("POST", p, std::move(h), o); }
+    void put(std::string_view p, Handler h, RouteOptions o = {}) { handle("PUT", p, std::move(h), o); }
+    void del(std::string_view p, Handler h, RouteOptions o = {}) { handle("DELETE", p, std::move(h), o); }
     void not_found(Handler h);
     // serve_dir serves directory `root` at `prefix` with send_file: GET
     // /prefix/a/b.txt is root/a/b.txt. A directory serves its index; named
@@ -1036,6 +1055,51 @@ GroupReport run_until_signal(const std::vector<Server*>& servers, const RunOptio
 // serve_until_signal is run_until_signal for one server. If serve() fails
 // (not listening), drained and completed are false.
 ShutdownReport serve_until_signal(Server& server, Duration grace);
+
+// ---- Forms: urlencoded and multipart/form-data ----
+
+using FormFields = std::vector<std::pair<std::string, std::string>>; // in order
+
+// FormResult says how reading a form went: ok(), or the status to answer
+// with (400 malformed, 413 past a limit, 415 not that kind of form, or a
+// failed body read's own), or stopped: a callback returned false.
+struct FormResult {
+    int http_status = 0;
+    bool stopped = false;
+    bool ok() const { return http_status == 0 && !stopped; }
+};
+// parse_urlencoded decodes `a=1&b=x+y` (percent escapes, '+' as space)
+// into `out` in order; a name without '=' gets "". False on a bad escape.
+bool parse_urlencoded(std::string_view text, FormFields& out);
+// read_form fills `out` with the query's fields, then the body's when its
+// Content-Type is application/x-www-form-urlencoded (read with body()).
+FormResult read_form(const Request& req, FormFields& out);
+
+// MultipartPart is the head of one part of a multipart/form-data body.
+struct MultipartPart {
+    std::string name;          // from Content-Disposition (RFC 7578 §4.2)
+    std::string filename;      // when has_filename: a file part
+    bool has_filename = false;
+    std::string content_type;  // "" when absent (text/plain)
+    std::vector<Header> headers;
+};
+struct MultipartLimits {
+    std::size_t max_parts = 1000;                  // more parts: 413 (as Go)
+    std::size_t max_part_header_bytes = 16 * 1024; // one part's header section: 413
+};
+
+// MultipartCallbacks receive a body part by part, in order; each may be
+// empty, and returning false stops the read (FormResult::stopped).
+struct MultipartCallbacks {
+    std::function<bool(const MultipartPart&)> on_part; // a part begins
+    std::function<bool(std::string_view)> on_data;     // some of its content
+    std::function<bool()> on_part_end;                 // it ended
+};
+// read_multipart streams a multipart/form-data body through read_body()
+// to the callbacks: file parts of any size never sit in memory. A bad or
+// missing boundary or part head, or a truncated body: 400.
+FormResult read_multipart(const Request& req, const MultipartCallbacks& callbacks,
+                          const MultipartLimits& limits = MultipartLimits{});
 
 // ---- Process handoff: systemd socket activation and re-exec ----
 
@@ -1671,6 +1735,7 @@ struct Route {
     std::string method;
     std::vector<std::string> segments; // "{name}" / "{name...}" or literal
     Handler handler;
+    std::optional<std::size_t> max_body; // RouteOptions::max_body_bytes
 };
 
 inline std::vector<std::string> split_path(std::string_view path) {
@@ -1873,6 +1938,8 @@ struct Conn {
     bool body_done = true;
     int body_error = 0;
     std::uint64_t body_left = 0;
+    std::size_t body_limit = 0; // the route's (Core::route)
+    std::string piece;          // read_body's pieces pass through here (64 KiB at most)
     ChunkedDecoder decoder;
     enum class Stream { none, chunked, fixed, until_close } stream = Stream::none;
     std::uint64_t stream_left = 0;
@@ -1900,7 +1967,8 @@ struct Conn {
     bool read_head(RequestHead& head, ParseResult& pr);
     Read read_more(TimePoint deadline, std::size_t want = 0);
     Read read_into(std::string& buf, TimePoint deadline, std::size_t want, bool exact);
-    bool read_body(std::string* out_body, std::size_t limit);
+    using Sink = std::function<bool(std::string_view)>;
+    bool read_body(std::string* out_body, std::size_t limit, const Sink* sink = nullptr);
     bool discard_body();
     void set_state(ConnState s);
     Next finish_response(const Request& req, Response& res, bool handler_ok);
@@ -2188,6 +2256,172 @@ inline PathCheck check_file_path(std::string_view rel, bool dotfiles) {
         rel.remove_prefix(std::min(rel.size(), slash + 1)); // "dir/" ends here: a directory
     }
     return r;
+}
+
+// ---- Forms: the urlencoded and multipart parsers (pure, incremental) ----
+
+inline bool append_urlencoded(std::string_view text, FormFields& out) {
+    for (std::string name, value; !text.empty();) {
+        std::string_view pair = text.substr(0, text.find('&'));
+        text.remove_prefix(std::min(text.size(), pair.size() + 1));
+        std::size_t eq = std::min(pair.find('='), pair.size());
+        if (pair.empty()) continue;
+        if (!percent_decode(pair.substr(0, eq), name, true) ||
+            !percent_decode(pair.substr(std::min(eq + 1, pair.size())), value, true))
+            return false;
+        out.emplace_back(name, value);
+    }
+    return true;
+}
+
+// media_type_is: does a Content-Type name this type (parameters aside)?
+inline bool media_type_is(std::string_view content_type, std::string_view type) {
+    return iequals(trim_ows(content_type.substr(0, content_type.find(';'))), type);
+}
+
+// field_param finds `key` in a field's `; key=value` parameters (RFC 9110
+// §5.6.6), unquoted; only \" and \\ escape: browsers send a path's '\' as is.
+inline bool field_param(std::string_view v, std::string_view key, std::string& out) {
+    for (std::size_t i = v.find(';'); i < v.size(); i = i < v.size() ? v.find(';', i) : i) {
+        std::size_t eq = v.find_first_of("=;", ++i);
+        bool match = iequals(trim_ows(v.substr(i, eq - i)), key);
+        out.clear();
+        i = eq;
+        if (i < v.size() && v[i] == '=') {
+            while (++i < v.size() && (v[i] == ' ' || v[i] == '\t')) {}
+            if (i < v.size() && v[i] == '"') {
+                for (++i; i < v.size() && v[i] != '"'; out.push_back(v[i++]))
+                    if (v[i] == '\\' && i + 1 < v.size() && (v[i + 1] == '"' || v[i + 1] == '\\')) ++i;
+                if (i++ >= v.size()) return false; // unterminated quoted-string
+            } else {
+                out.assign(trim_ows(v.substr(i, v.find(';', i) - i)));
+            }
+        }
+        if (match) return true;
+    }
+    out.clear(); // not found: empty
+    return false;
+}
+
+// multipart_boundary: 0 and a multipart/form-data boundary (RFC 2046 §5.1.1:
+// 1-70 bchars, not ending in a space), 415 (another type) or 400 (bad).
+inline int multipart_boundary(std::string_view content_type, std::string& out) {
+    if (!media_type_is(content_type, "multipart/form-data")) return 415;
+    bool ok = field_param(content_type, "boundary", out) && !out.empty() && out.size() <= 70 &&
+              out.back() != ' ';
+    for (char c : out) // bchars: DIGIT, ALPHA and these
+        ok = ok && ((c >= '0' && c <= '9') || ((c | 0x20) >= 'a' && (c | 0x20) <= 'z') ||
+                    std::string_view("'()+_,-./:=? ").find(c) != std::string_view::npos);
+    return ok ? 0 : 400;
+}
+
+// MultipartParser reads a multipart/form-data body fed in pieces of any
+// size, keeping only what may still hold a delimiter or a part's head.
+class MultipartParser {
+public:
+    // As if the body began with CRLF: the first delimiter is like the rest.
+    MultipartParser(std::string_view boundary, const MultipartLimits& limits,
+                    const MultipartCallbacks& callbacks)
+        : delim_("\r\n--" + std::string(boundary)), buf_("\r\n"), limits_(limits), cb_(callbacks) {}
+    FormResult feed(std::string_view data) {
+        if (!result_.ok() || state_ == State::epilogue) return result_;
+        buf_.append(data);
+        std::size_t pos = 0; // consumed prefix of buf_
+        while (result_.ok() && step(pos)) {}
+        buf_.erase(0, pos);
+        return result_;
+    }
+    // finish: the body ended; without the close delimiter it was truncated.
+    FormResult finish() {
+        if (result_.ok() && state_ != State::epilogue) result_.http_status = 400;
+        return result_;
+    }
+
+private:
+    enum class State { preamble, after_delim, head, data, epilogue };
+    bool fail(int status) { result_.http_status = status; return false; }
+    bool call(bool more) { result_.stopped = !more; return more; }
+    bool step(std::size_t& pos);
+    bool part_head(std::string_view head);
+
+    std::string delim_, buf_;
+    MultipartLimits limits_;
+    const MultipartCallbacks& cb_;
+    MultipartPart part_;
+    std::size_t parts_ = 0;
+    State state_ = State::preamble;
+    FormResult result_;
+};
+
+// step makes one move through buf_ from `pos`; false: wait for more (or stop).
+inline bool MultipartParser::step(std::size_t& pos) {
+    constexpr auto npos = std::string_view::npos;
+    std::string_view b = std::string_view(buf_).substr(pos);
+    switch (state_) {
+    case State::preamble: // ignored (RFC 2046 §5.1.1), like the part contents up to the delimiter
+    case State::data: {
+        std::size_t hit = b.find(delim_);
+        std::size_t safe = b.size() >= delim_.size() ? b.size() - delim_.size() + 1 : 0;
+        std::size_t n = hit != npos ? hit : safe; // what cannot begin a delimiter
+        bool data = state_ == State::data;
+        if (data && n > 0 && cb_.on_data && !call(cb_.on_data(b.substr(0, n)))) return false;
+        pos += n;
+        if (hit == npos) return false;
+        if (data && cb_.on_part_end && !call(cb_.on_part_end())) return false;
+        pos += delim_.size();
+        state_ = State::after_delim;
+        return true;
+    }
+    case State::after_delim: { // "--" closes (the epilogue is ignored); else padding, CRLF
+        if (b.substr(0, 2) == "--") {
+            state_ = State::epilogue;
+            break;
+        }
+        std::size_t i = std::min(b.find_first_not_of(" \t"), b.size());
+        if (i > limits_.max_part_header_bytes) return fail(413); // endless padding
+        if (i + 1 >= b.size()) return false;
+        if (b[i] != '\r' || b[i + 1] != '\n') return fail(400);
+        pos += i + 2;
+        state_ = State::head;
+        return true;
+    }
+    case State::head: {
+        std::size_t end = b.find("\r\n\r\n");
+        if (end == npos) return b.size() > limits_.max_part_header_bytes + 3 ? fail(413) : false;
+        if (end > limits_.max_part_header_bytes || ++parts_ > limits_.max_parts) return fail(413);
+        if (!part_head(b.substr(0, end))) return fail(400);
+        pos += end + 4;
+        state_ = State::data;
+        return !cb_.on_part || call(cb_.on_part(part_));
+    }
+    case State::epilogue: break;
+    }
+    pos = buf_.size();
+    return false;
+}
+
+// part_head: a part's fields, with `Content-Disposition: form-data; name=` (RFC 7578 §4.2).
+inline bool MultipartParser::part_head(std::string_view head) {
+    part_.content_type.clear();
+    part_.headers.clear();
+    bool named = false;
+    while (!head.empty()) {
+        std::string_view line = head.substr(0, head.find("\r\n"));
+        head.remove_prefix(std::min(head.size(), line.size() + 2));
+        std::size_t colon = line.find(':');
+        std::string_view name = line.substr(0, colon), value = trim_ows(line.substr(colon + 1));
+        if (colon == std::string_view::npos || !is_token(name) ||
+            value.find_first_of(std::string_view("\0\r\n", 3)) != std::string_view::npos)
+            return false;
+        part_.headers.push_back(Header{std::string(name), std::string(value)});
+        if (iequals(name, "content-type")) part_.content_type.assign(value);
+        if (!iequals(name, "content-disposition")) continue;
+        if (!media_type_is(value, "form-data") || !field_param(value, "name", part_.name))
+            return false;
+        named = true;
+        part_.has_filename = field_param(value, "filename", part_.filename);
+    }
+    return named;
 }
 
 } // namespace detail
@@ -2999,6 +3233,16 @@ inline void Core::route(Request& req, Response& res) {
             if (exact) break;
         }
     }
+    std::optional<std::size_t> lim = found ? found->max_body : std::nullopt;
+    Conn& c = *req.conn_; // the route's body limit (RouteOptions)
+    c.body_limit = lim ? (*lim == 0 ? SIZE_MAX : *lim) : opt_.max_body_bytes;
+    c.decoder = ChunkedDecoder(c.body_limit, opt_.max_header_bytes);
+    if (c.framing.body == BodyKind::length && c.framing.content_length > c.body_limit) {
+        c.body_done = true; // 413 before the body is read (no 100 Continue), then close
+        c.body_error = 413;
+        req.body_state_ = 2;
+        return;
+    }
     bool options = req.method == "OPTIONS";
     if (found) {
         found->handler(req, res); // exceptions: serve_one's invoke_user
@@ -3261,13 +3505,14 @@ inline Conn::Next Conn::serve_one() {
     }
     core->request_started();
     ++requests;
-    framing = frame_request(head, core->opt_.max_body_bytes);
+    framing = frame_request(head, SIZE_MAX); // the route's limit applies (Core::route)
     head_only = head.method == "HEAD";
     req_minor = head.version_minor;
     continue_sent = false;
     body_done = framing.body == BodyKind::none;
     body_error = 0;
     body_left = framing.content_length;
+    body_limit = core->opt_.max_body_bytes; // until routing picks the route's (middleware)
     decoder = ChunkedDecoder(core->opt_.max_body_bytes, core->opt_.max_header_bytes);
     stream = Stream::none;
     close_after = false;
@@ -3316,6 +3561,7 @@ inline Conn::Next Conn::finish_response(const Request& req, Response& res, bool 
         core->error_page(status, req, res);
         close_after = true;
     }
+    if (req.body_state_ == 2) close_after = true; // the body's rest is unread (streamed too)
     if (!body_done) { // the handler did not read the body
         // With 100-continue unanswered the body may never come: close.
         bool never_sent = framing.expect_continue && !continue_sent;
@@ -3341,8 +3587,15 @@ inline bool Conn::discard_body() {
 
 // read_body reads the rest of the request body into `out` (or discards
 // it when null), at most `limit` bytes, within read_timeout.
-inline bool Conn::read_body(std::string* out_body, std::size_t limit) {
+inline bool Conn::read_body(std::string* out_body, std::size_t limit, const Sink* sink) {
     if (body_done) return body_error == 0;
+    if (sink) out_body = &piece;
+    auto deliver = [&] { // hands a piece to the sink; false: it wants no more
+        bool more = !sink || out_body->empty() || (*sink)(*out_body);
+        if (sink) out_body->clear();
+        return more;
+    };
+    auto stop = [&](bool complete) { body_done = complete; return false; }; // the sink said no
     if (framing.expect_continue && !continue_sent) {
         continue_sent = true; // RFC 9110 §10.1.1: only once the body is wanted
         static const char kContinue[] = "HTTP/1.1 100 Continue\r\n\r\n";
@@ -3354,7 +3607,7 @@ inline bool Conn::read_body(std::string* out_body, std::size_t limit) {
             return false;
         }
     }
-    if (out_body && framing.body == BodyKind::length && body_left <= kReserveBytes) {
+    if (out_body && !sink && framing.body == BodyKind::length && body_left <= kReserveBytes) {
         // One buffer of the exact size (a bigger body grows as it arrives:
         // a client's Content-Length alone never reserves much).
         std::size_t need = out_body->size() + static_cast<std::size_t>(body_left);
@@ -3368,10 +3621,13 @@ inline bool Conn::read_body(std::string* out_body, std::size_t limit) {
                 if (out_body) out_body->append(in, 0, n);
                 in.erase(0, n);
                 body_left -= n;
+                if (!deliver()) return stop(body_left == 0);
                 if (body_left == 0) break;
             } else {
                 ChunkedDecoder::Result r = decoder.feed(in, out_body);
                 in.erase(0, r.consumed);
+                if (r.status != ChunkedDecoder::Status::error && !deliver())
+                    return stop(r.status == ChunkedDecoder::Status::done);
                 if (r.status == ChunkedDecoder::Status::done) break;
                 if (r.status == ChunkedDecoder::Status::error) {
                     body_done = true;
@@ -3395,6 +3651,7 @@ inline bool Conn::read_body(std::string* out_body, std::size_t limit) {
             std::size_t before = out_body->size();
             r = read_into(*out_body, deadline, want, true);
             body_left -= out_body->size() - before;
+            if (r == Read::data && !deliver()) return stop(body_left == 0);
             if (r == Read::data && body_left == 0) break;
         } else {
             r = read_more(deadline, want);
@@ -3653,7 +3910,7 @@ inline std::string_view Request::param(std::string_view name) const {
 
 inline const std::string& Request::body() const {
     if (body_state_ == 0) {
-        bool ok = conn_ == nullptr || conn_->read_body(&body_, conn_->core->opt_.max_body_bytes);
+        bool ok = conn_ == nullptr || conn_->read_body(&body_, conn_->body_limit);
         body_state_ = ok ? 1 : 2;
         if (!ok) body_.clear();
     }
@@ -3663,6 +3920,19 @@ inline const std::string& Request::body() const {
 inline bool Request::body_ok() const {
     (void)body();
     return body_state_ == 1;
+}
+
+inline bool Request::read_body(const std::function<bool(std::string_view)>& on_data) const {
+    if (body_state_ == 1) return body_.empty() || on_data(body_); // body() read it
+    if (body_state_ != 0 || conn_ == nullptr) return body_state_ == 0;
+    bool ok = conn_->read_body(nullptr, conn_->body_limit, &on_data);
+    body_state_ = ok || conn_->body_error == 0 ? 3 : 2;
+    std::string().swap(conn_->piece); // an idle connection stays small
+    return ok;
+}
+
+inline int Request::body_error() const {
+    return body_state_ != 2 ? 0 : (conn_ && conn_->body_error ? conn_->body_error : 400);
 }
 
 inline bool Request::shutdown_requested() const {
@@ -3734,9 +4004,11 @@ inline Server::~Server() {
     core_->wait_serve_returned();
 }
 
-inline void Server::handle(std::string_view method, std::string_view pattern, Handler h) {
+inline void Server::handle(std::string_view method, std::string_view pattern, Handler h,
+                           RouteOptions ro) {
     detail::Route r;
     r.method = std::string(method);
+    r.max_body = ro.max_body_bytes;
     r.segments = detail::split_path(pattern);
     if (pattern == "*") r.segments = {"*"};
     r.handler = std::move(h);
@@ -4287,6 +4559,33 @@ inline void Server::serve_dir(std::string_view prefix, const std::string& root,
     get(mount + "{path...}", [root, options](const Request& req, Response& res) {
         detail::serve_from_dir(req, res, root, options);
     });
+}
+
+// ---- Forms ----
+
+inline bool parse_urlencoded(std::string_view text, FormFields& out) {
+    return out.clear(), detail::append_urlencoded(text, out);
+}
+
+inline FormResult read_form(const Request& req, FormFields& out) {
+    FormResult r;
+    bool body = detail::media_type_is(req.header("Content-Type"), "application/x-www-form-urlencoded");
+    if (!parse_urlencoded(req.query, out) ||
+        (body && (!req.body_ok() || !detail::append_urlencoded(req.body(), out))))
+        r.http_status = req.body_error() != 0 ? req.body_error() : 400;
+    return r;
+}
+
+inline FormResult read_multipart(const Request& req, const MultipartCallbacks& callbacks,
+                                 const MultipartLimits& limits) {
+    FormResult r;
+    std::string boundary;
+    r.http_status = detail::multipart_boundary(req.header("Content-Type"), boundary);
+    if (r.http_status != 0) return r;
+    detail::MultipartParser parser(boundary, limits, callbacks);
+    bool read = req.read_body([&](std::string_view piece) { return (r = parser.feed(piece)).ok(); });
+    if (req.body_error() != 0) r.http_status = req.body_error();
+    return read ? parser.finish() : r;
 }
 
 } // namespace graceful_http

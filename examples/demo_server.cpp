@@ -154,6 +154,53 @@ int main(int argc, char** argv) {
                "Connections force-closed at the shutdown deadline.", s.drain.connections_forced);
         res.text(out, "text/plain; version=0.0.4");
     });
+    // ---- Uploads and forms: bodies streamed, never held whole ----
+    graceful_http::RouteOptions unlimited;
+    unlimited.max_body_bytes = 0; // any length: the body is never held in memory
+    auto upload = [](const Request& req, Response& res) {
+        std::uint64_t n = 0;
+        if (!req.read_body([&](std::string_view piece) { return n += piece.size(), true; }))
+            return; // the server answers 400/408/413 itself
+        res.text("received " + std::to_string(n) + " bytes\n", "text/plain");
+    };
+    srv.put("/upload", upload, unlimited);
+    srv.post("/upload", upload, unlimited);
+    srv.post("/form", [](const Request& req, Response& res) {
+        std::string out, value;
+        std::uint64_t size = 0;
+        const graceful_http::MultipartPart* part = nullptr;
+        graceful_http::MultipartCallbacks cb;
+        cb.on_part = [&](const graceful_http::MultipartPart& p) {
+            part = &p;
+            value.clear();
+            size = 0;
+            return true;
+        };
+        cb.on_data = [&](std::string_view d) {
+            size += d.size();
+            if (!part->has_filename) value.append(d);
+            return value.size() <= 64 * 1024; // a field, unlike a file, is held: bound it
+        };
+        cb.on_part_end = [&] {
+            out += part->name + (part->has_filename ? ": " + part->filename + " " +
+                                                          std::to_string(size) + " bytes\n"
+                                                    : "=" + value + "\n");
+            return true;
+        };
+        graceful_http::FormResult r = graceful_http::read_multipart(req, cb);
+        if (r.stopped) r.http_status = 413;
+        std::string_view type = req.header("Content-Type");
+        if (r.http_status == 415 && type.substr(0, type.find(';')) == "application/x-www-form-urlencoded") {
+            graceful_http::FormFields fields;
+            r = graceful_http::read_form(req, fields);
+            for (const auto& f : fields) out += f.first + "=" + f.second + "\n";
+        }
+        if (r.http_status != 0) {
+            res.status = r.http_status;
+            out = std::to_string(r.http_status) + " malformed form\n";
+        }
+        res.text(out, "text/plain");
+    }, unlimited);
 
     // ---- Files, uploads, forms, logging ----
     // --access-log: one Combined Log Format line per answered request on

@@ -3,12 +3,12 @@
 #
 #   bash fuzz/run.sh 120        # from the repository root; default 60 s
 #
-# Builds fuzz/fuzz_request.cpp, fuzz/fuzz_chunked.cpp and fuzz/fuzz_range.cpp with
+# Builds every target in the list below (fuzz/fuzz_<name>.cpp) with
 #   clang++ -std=c++17 -g -O1 -fsanitize=fuzzer,address,undefined -I.
 # into build/fuzz/, copies the committed seed corpus (fuzz/corpus/*) into a
 # working corpus under build/fuzz/corpus/ (the committed files are never
 # modified; the working corpus keeps growing across runs, `rm -rf
-# build/fuzz` starts afresh), then runs each target for SECONDS/2 seconds.
+# build/fuzz` starts afresh), then runs each target for SECONDS/(number of targets).
 # Exits non-zero if a target crashed, leaked, timed out, ran out of memory
 # or failed to build; the reproducer's path is printed. To replay one:
 #   build/fuzz/fuzz_request path/to/crash-file
@@ -22,12 +22,11 @@ duration=${1:-60}
 case $duration in
     '' | *[!0-9]*) echo "usage: bash fuzz/run.sh [SECONDS]" >&2; exit 2 ;;
 esac
-per_target=$((duration / 2))
-[ "$per_target" -ge 1 ] || per_target=1
-
 cxx=${CLANGXX:-clang++}
 out=build/fuzz
-targets=(request chunked range)
+targets=(request chunked range multipart urlencoded)
+per_target=$((duration / ${#targets[@]})) # SECONDS split evenly
+[ "$per_target" -ge 1 ] || per_target=1
 mkdir -p "$out/artifacts"
 
 if ! command -v "$cxx" >/dev/null 2>&1; then
