@@ -42,7 +42,8 @@
 //   >>config   version macros, the override macros, GRACEFUL_HTTP_PORTABLE
 //   >>platform every difference between systems: Linux fast paths and
 //              their portable fallbacks side by side
-//   >>api      Options, Error, Request, Response, Server, serve_until_signal
+//   >>api      Options, Error, Request, Response, Server, serve_until_signal,
+//              middleware and the access log, static files, forms
 //   >>detail   sockets, the HTTP parser, the connection state machine
 //   >>impl     out-of-class definitions
 //
@@ -124,6 +125,14 @@
 //         if (req.header("X-Key") == "k") next(); else res.status = 401;
 //     });
 //     srv.on_request_done([](const RequestLog& r) { log(format_combined_log(r)); });
+//
+// FILES, UPLOADS, FORMS (serve_dir, send_file, read_body, read_multipart)
+//     srv.serve_dir("/static/", "./public");   // ranges, 304/412, sendfile
+//     srv.put("/up", [](const Request& req, Response& res) {  // any length
+//         std::uint64_t n = 0;                  // pieces <= 64 KiB, none kept
+//         if (req.read_body([&](std::string_view p) { return n += p.size(), true; }))
+//             res.text(std::to_string(n) + "\n");
+//     }, RouteOptions{0});                      // this route: no body limit
 //
 // THE SHUTDOWN PROTOCOL
 //   1. shutdown(timeout) sets the deadline and marks the server shutting
