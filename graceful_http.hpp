@@ -4542,8 +4542,8 @@ inline bool send_file(const Request& req, Response& res, const std::string& path
         std::snprintf(num, sizeof num, "bytes %llu-%llu/%llu", static_cast<ull>(r.first),
                       static_cast<ull>(r.first + r.length - 1), static_cast<ull>(size));
         if (rs.count > 1)
-            heads[i] = (i ? "\r\n--" : "--") + boundary + "\r\nContent-Type: " + type +
-                       "\r\nContent-Range: " + num + "\r\n\r\n";
+            heads[i].append(i ? "\r\n--" : "--").append(boundary).append("\r\nContent-Type: ")
+                .append(type).append("\r\nContent-Range: ").append(num).append("\r\n\r\n");
         length += heads[i].size() + r.length;
     }
     if (rs.count > 1) heads.back() = "\r\n--" + boundary + "--\r\n";
