@@ -172,6 +172,15 @@
 #define GRACEFUL_HTTP_VERSION_MINOR 1
 #define GRACEFUL_HTTP_VERSION_PATCH 0
 
+// Before any include: macOS hides SO_NOSIGPIPE, MSG_DONTWAIT, O_CLOEXEC
+// and NSIG when a build asks for strict POSIX (-D_POSIX_C_SOURCE=...,
+// -D_XOPEN_SOURCE=..., common in build tools); _DARWIN_C_SOURCE asks for
+// them back. After another system header it comes too late: >>platform
+// then stops with an #error saying so.
+#if defined(__APPLE__) && !defined(_DARWIN_C_SOURCE)
+#define _DARWIN_C_SOURCE 1
+#endif
+
 // Exceptions are used, if at all, only to catch what a handler throws.
 // Define GRACEFUL_HTTP_NO_EXCEPTIONS to 1 to force them off; otherwise it
 // follows the compiler (-fno-exceptions).
@@ -268,7 +277,7 @@
 //                           (Linux)                            and the stop wake pipe
 //   peer_done             TCP_INFO (Linux)                   never asked: true
 //   send_file_part        sendfile(2) (Linux)                pread + no_sigpipe_send
-//   mtime_ns              st_mtim (st_mtimespec: macOS)
+//   mtime_ns              st_mtim, st_mtimespec (macOS), or whole seconds
 //
 // These three macros are internal and #undef'd at the end of the section.
 #if defined(__linux__) && !GRACEFUL_HTTP_PORTABLE
@@ -295,6 +304,9 @@
 #include <linux/netlink.h>    //   listener's port? (the drain waits for them)
 #include <linux/sock_diag.h>
 #include <sys/sendfile.h>     // sendfile: a file body without a copy through user space
+#endif
+#if defined(__APPLE__) && !(defined(SO_NOSIGPIPE) && defined(MSG_DONTWAIT) && defined(O_CLOEXEC))
+#error "graceful_http.hpp: include it before any system header, or build with -D_DARWIN_C_SOURCE (strict _POSIX_C_SOURCE hides SO_NOSIGPIPE, MSG_DONTWAIT and O_CLOEXEC on macOS)"
 #endif
 #if defined(__APPLE__)
 #include <crt_externs.h> // _NSGetEnviron: environ is not visible to a macOS shared library
@@ -380,7 +392,7 @@ inline bool make_pipe(int fds[2], bool nonblock) {
 // before: sendfile can raise it and still report bytes sent), and
 // restores the mask.
 #if GRACEFUL_HTTP_FAST_LINUX || (!GRACEFUL_HTTP_FAST_NOSIGNAL && !defined(SO_NOSIGPIPE))
-template <class Send> // (only where used: macOS has no sigtimedwait)
+template <class Send> // (compiled only where it is used)
 ssize_t without_sigpipe(Send send) {
     sigset_t pipe_only, old, pending;
     sigemptyset(&pipe_only);
@@ -390,9 +402,8 @@ ssize_t without_sigpipe(Send send) {
     ssize_t n = send();
     int err = errno;
     if (!was_pending && ::sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE) == 1) {
-        const timespec zero{0, 0};
-        while (::sigtimedwait(&pipe_only, nullptr, &zero) < 0 && errno == EINTR) {
-        }
+        int sig = 0; // pending, so sigwait returns at once (POSIX; macOS has no sigtimedwait)
+        ::sigwait(&pipe_only, &sig);
     }
     ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
     errno = err;
@@ -560,14 +571,19 @@ inline ssize_t send_file_part(int sock, int file, std::uint64_t offset, std::siz
 #endif
 }
 
-// mtime_ns is a file's modification time in nanoseconds since the epoch.
-inline std::int64_t mtime_ns(const struct stat& st) {
-#if defined(__APPLE__)
-    return static_cast<std::int64_t>(st.st_mtimespec.tv_sec) * 1000000000 + st.st_mtimespec.tv_nsec;
-#else
+// mtime_ns is a file's modification time in nanoseconds since the epoch,
+// from whichever member this system's struct stat has: st_mtim (POSIX
+// 2008: Linux, FreeBSD), st_mtimespec (macOS), else whole seconds.
+template <class Stat> auto mtime_ns_of(const Stat& st, int) -> decltype(st.st_mtim.tv_nsec, std::int64_t()) {
     return static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
-#endif
 }
+template <class Stat> auto mtime_ns_of(const Stat& st, long) -> decltype(st.st_mtimespec.tv_nsec, std::int64_t()) {
+    return static_cast<std::int64_t>(st.st_mtimespec.tv_sec) * 1000000000 + st.st_mtimespec.tv_nsec;
+}
+template <class Stat> std::int64_t mtime_ns_of(const Stat& st, ...) {
+    return static_cast<std::int64_t>(st.st_mtime) * 1000000000;
+}
+inline std::int64_t mtime_ns(const struct stat& st) { return mtime_ns_of(st, 0); }
 
 } // namespace detail
 } // namespace graceful_http

