@@ -3258,11 +3258,13 @@ inline void Core::route(Request& req, Response& res) {
             if (exact) break;
         }
     }
-    std::optional<std::size_t> lim = found ? found->max_body : std::nullopt;
-    Conn& c = *req.conn_; // the route's body limit (RouteOptions)
-    c.body_limit = lim ? (*lim == 0 ? SIZE_MAX : *lim) : opt_.max_body_bytes;
-    c.decoder = ChunkedDecoder(c.body_limit, opt_.max_header_bytes);
-    if (c.framing.body == BodyKind::length && c.framing.content_length > c.body_limit) {
+    Conn& c = *req.conn_; // the route's body limit (RouteOptions), unless
+    if (found && found->max_body && req.body_state_ == 0) { // a middleware began the body
+        c.body_limit = *found->max_body == 0 ? SIZE_MAX : *found->max_body;
+        c.decoder = ChunkedDecoder(c.body_limit, opt_.max_header_bytes);
+    }
+    if (c.framing.body == BodyKind::length && c.framing.content_length > c.body_limit &&
+        req.body_state_ == 0) {
         c.body_done = true; // 413 before the body is read (no 100 Continue), then close
         c.body_error = 413;
         req.body_state_ = 2;
@@ -3524,7 +3526,8 @@ inline Conn::Next Conn::serve_one() {
     if (!read_head(head, pr)) return Next::drop;
     set_state(ConnState::active);
     if (pr.status == ParseStatus::error) {
-        req_ = Request(); // the hooks see an empty Request, not the last one
+        req_.reset(); // the hooks see an empty Request, not the last one,
+        detail::resize_fields(req_.headers, req_.spare_, 0); // keeping capacity
         send_error(pr.http_status);
         return Next::linger;
     }

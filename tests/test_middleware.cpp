@@ -165,6 +165,51 @@ TEST_CASE("middleware: wraps the handler in registration order; one that skips n
     CHECK(trace.joined() == "a> denied <a");
 }
 
+TEST_CASE("middleware: a body it reads is read under Options::max_body_bytes; the route's own "
+          "limit applies from routing on",
+          "[middleware]") {
+    gh::Server srv;
+    srv.use([](const gh::Request& req, gh::Response&, const gh::Next& next) {
+        if (req.has_header("X-Peek")) (void)req.body(); // e.g. a signature check
+        next();
+    });
+    gh::RouteOptions small;
+    small.max_body_bytes = 8;
+    srv.post("/small", [](const gh::Request& req, gh::Response& res) { res.text(req.body()); },
+             small);
+    REQUIRE_FALSE(srv.listen("127.0.0.1", 0));
+    support::Running run(srv);
+    const std::string body(100, 'x'), chunked = "Transfer-Encoding: chunked\r\n";
+    {
+        Client c; // the middleware read it whole: the handler sees the same body
+        REQUIRE(c.connect(srv.port()));
+        support::Response r = roundtrip(c, req_text("POST", "/small", "X-Peek: 1\r\n", body));
+        REQUIRE(r.outcome == Outcome::ok);
+        CHECK(r.status == 200);
+        CHECK(r.body == body);
+        support::Response again = roundtrip(c, req_text("GET", "/small")); // still open: 405
+        CHECK(again.status == 405);
+    }
+    {
+        Client c; // chunked, read by the middleware: the decoder is not replaced under it
+        REQUIRE(c.connect(srv.port()));
+        support::Response r = roundtrip(
+            c, req_text("POST", "/small", "X-Peek: 1\r\n" + chunked) + "64\r\n" + body + "\r\n0\r\n\r\n");
+        REQUIRE(r.outcome == Outcome::ok);
+        CHECK(r.status == 200);
+        CHECK(r.body == body);
+    }
+    for (const std::string& framing : {std::string(), chunked}) {
+        Client c; // not read before routing: the route's 8 bytes apply
+        REQUIRE(c.connect(srv.port()));
+        std::string req = framing.empty() ? req_text("POST", "/small", "", body)
+                                          : req_text("POST", "/small", framing) + "64\r\n" + body + "\r\n0\r\n\r\n";
+        support::Response r = roundtrip(c, req);
+        REQUIRE(r.outcome == Outcome::ok);
+        CHECK(r.status == 413);
+    }
+}
+
 TEST_CASE("middleware: wraps the router's own 404, 405 and OPTIONS; a CORS middleware answers a "
           "preflight itself",
           "[middleware]") {
