@@ -164,7 +164,7 @@ log "   ulimit -n $(ulimit -n), somaxconn $(cat /proc/sys/net/core/somaxconn 2>/
 
 # ---- process control ----
 NGINX_DIR="$out/nginx-conc"
-. "$repo/bench/procs.sh" # on_cpu, real_pid, free_port, wait_listening, nginx_conf, stop_server
+. "$repo/bench/procs.sh" # on_cpu, real_pid, free_port, wait_listening, nginx_conf, start_nginx, stop_server
 start_server() { # start_server NAME CONNS: sets SRV_PID (nginx: the master) and SRV_PORT
   local name=$1 conns=$2
   local so="$out/conc.$name.stdout" se="$out/conc.$name.stderr"
@@ -174,19 +174,7 @@ start_server() { # start_server NAME CONNS: sets SRV_PID (nginx: the master) and
     graceful_b)    on_cpu $SERVER_CPU "$SERVER_B_BIN" --port 0 --grace-ms 5000 > "$so" 2> "$se" & SRV_PID=$! ;;
     go)            on_cpu $SERVER_CPU "$out/go_peer" --port 0 --grace-ms 5000 > "$so" 2> "$se" & SRV_PID=$! ;;
     httplib)       on_cpu $SERVER_CPU "$hp" --port 0 --grace-ms 5000 --threads "$conns" --backlog 1024 > "$so" 2> "$se" & SRV_PID=$! ;;
-    nginx)
-      local p try
-      for try in 1 2 3; do
-        p=$(free_port); nginx_conf "$p"
-        on_cpu $SERVER_CPU "$NGINX" -p "$NGINX_DIR" -c "$NGINX_DIR/nginx.conf" > "$so" 2> "$se" & SRV_PID=$!
-        for _ in $(seq 1 100); do
-          kill -0 "$SRV_PID" 2>/dev/null || break
-          (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null && { echo "listening on http://127.0.0.1:$p" > "$so"; break; }
-          sleep 0.05
-        done
-        [ -s "$so" ] && break
-        wait "$SRV_PID" 2>/dev/null
-      done ;;
+    nginx)         start_nginx "$so" "$se" ;;
   esac
   if ! wait_listening "$so"; then
     log "!! $name did not start: $(tail -n 3 "$se" 2>/dev/null)"

@@ -73,6 +73,22 @@ http {
 }
 NGINX
 }
+start_nginx() { # start_nginx STDOUT STDERR: nginx on a free port, pinned to $SERVER_CPU; sets
+  # SRV_PID and writes "listening on http://127.0.0.1:PORT" to STDOUT once it accepts. nginx
+  # cannot pick a free port itself, so up to three ports are tried.
+  local so=$1 se=$2 p try
+  for try in 1 2 3; do
+    p=$(free_port); nginx_conf "$p"
+    on_cpu $SERVER_CPU "$NGINX" -p "$NGINX_DIR" -c "$NGINX_DIR/nginx.conf" > "$so" 2> "$se" & SRV_PID=$!
+    for _ in $(seq 1 100); do
+      kill -0 "$SRV_PID" 2>/dev/null || break
+      (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null && { echo "listening on http://127.0.0.1:$p" > "$so"; break; }
+      sleep 0.05
+    done
+    [ -s "$so" ] && break
+    wait "$SRV_PID" 2>/dev/null
+  done
+}
 stop_server() { # SIGTERM (nginx: QUIT, its graceful stop) our own pid; KILL after 10 s
   [ -n "$SRV_PID" ] || return 0
   local sig=TERM

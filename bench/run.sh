@@ -100,7 +100,7 @@ export GOCACHE="$out/gocache" GOPATH="$out/gopath" GO111MODULE=off GOPROXY=off G
 ulimit -Hn 65536 2>/dev/null; ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 
 NGINX_DIR="$out/nginx"
-. "$repo/bench/procs.sh" # on_cpu, real_pid, free_port, wait_listening, nginx_conf, stop_server
+. "$repo/bench/procs.sh" # on_cpu, real_pid, free_port, wait_listening, nginx_conf, start_nginx, stop_server
 
 # ---- servers ----
 # start_server NAME [EXTRA_ARGS...]: starts it pinned to the server CPU,
@@ -113,19 +113,7 @@ start_server() {
     graceful_http) on_cpu $SERVER_CPU "$repo/build/examples/demo_server" --port 0 --grace-ms 5000 "$@" > "$so" 2> "$se" & SRV_PID=$! ;;
     go)            on_cpu $SERVER_CPU "$out/go_peer" --port 0 --grace-ms 5000 "$@" > "$so" 2> "$se" & SRV_PID=$! ;;
     httplib)       on_cpu $SERVER_CPU "$out/httplib_peer" --port 0 --grace-ms 5000 "$@" > "$so" 2> "$se" & SRV_PID=$! ;;
-    nginx) # it cannot pick a free port itself: try up to three
-      local p try
-      for try in 1 2 3; do
-        p=$(free_port); nginx_conf "$p"
-        on_cpu $SERVER_CPU "$NGINX" -p "$NGINX_DIR" -c "$NGINX_DIR/nginx.conf" > "$so" 2> "$se" & SRV_PID=$!
-        for _ in $(seq 1 100); do
-          kill -0 "$SRV_PID" 2>/dev/null || break
-          (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null && { echo "listening on http://127.0.0.1:$p" > "$so"; break; }
-          sleep 0.05
-        done
-        [ -s "$so" ] && break
-        wait "$SRV_PID" 2>/dev/null
-      done ;;
+    nginx)         start_nginx "$so" "$se" ;;
   esac
   if ! wait_listening "$so"; then
     log "!! $name did not start: $(tail -n 3 "$se" 2>/dev/null)"
