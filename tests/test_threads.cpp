@@ -330,16 +330,22 @@ bool requests_until(Client& a, Done done) {
     return true;
 }
 
+// GET / for the busy client, GET /b counting the clients served while the
+// acceptor is held.
+void add_routes(gh::Server& srv, std::atomic<int>& b_served) {
+    srv.get("/", [](const gh::Request&, gh::Response& res) { res.text("hi\n"); });
+    srv.get("/b", [&b_served](const gh::Request&, gh::Response& res) {
+        ++b_served;
+        res.text("b\n");
+    });
+}
+
 } // namespace
 
 TEST_CASE("threads: a busy connection thread accepts for a held acceptor", "[threads]") {
     std::atomic<int> b_served{0};
     gh::Server srv;
-    srv.get("/", [](const gh::Request&, gh::Response& res) { res.text("hi\n"); });
-    srv.get("/b", [&](const gh::Request&, gh::Response& res) {
-        ++b_served;
-        res.text("b\n");
-    });
+    add_routes(srv, b_served);
     listen_local(srv);
     support::Running run(srv);
     Client a;
@@ -378,11 +384,7 @@ TEST_CASE("threads: with helpers accepting, max_connections still holds exactly"
         }
     });
     std::atomic<int> b_served{0};
-    srv.get("/", [](const gh::Request&, gh::Response& res) { res.text("hi\n"); });
-    srv.get("/b", [&](const gh::Request&, gh::Response& res) {
-        ++b_served;
-        res.text("b\n");
-    });
+    add_routes(srv, b_served);
     listen_local(srv);
     support::Running run(srv);
     Client a;
