@@ -97,6 +97,7 @@ res="$out/concurrency.results"
 tracef="$out/concurrency.trace"
 : > "$raw"; : > "$res"; : > "$tracef"
 log() { echo "$*" | tee -a "$raw" >&2; }
+. "$repo/bench/procs.sh" # install_tools, on_cpu, real_pid, free_port, wait_listening, nginx_conf, start_nginx, stop_server
 LOADAVG0=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # ---- which servers ----
@@ -116,23 +117,7 @@ SERVERS=${SERVERS# }
 [ -n "$SERVERS" ] || { echo "concurrency.sh: no server selected" >&2; exit 2; }
 
 # ---- install what is missing (as run.sh) ----
-need=()
-command -v wrk >/dev/null 2>&1 || need+=(wrk)
-command -v go >/dev/null 2>&1 || need+=(golang-go)
-[ -f /usr/include/httplib.h ] || need+=(libcpp-httplib-dev)
-command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx-light)
-command -v g++ >/dev/null 2>&1 || need+=(g++)
-command -v make >/dev/null 2>&1 || need+=(make)
-command -v taskset >/dev/null 2>&1 || need+=(util-linux)
-command -v pkg-config >/dev/null 2>&1 || need+=(pkg-config)
-command -v ss >/dev/null 2>&1 || need+=(iproute2)
-if [ ${#need[@]} -gt 0 ]; then
-  log "== installing: ${need[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  if ! { apt-get update -qq && apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null; }; then
-    echo "concurrency.sh: apt-get install failed" >&2; exit 1
-  fi
-fi
+install_tools concurrency.sh
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 
 # ---- build ----
@@ -164,7 +149,6 @@ log "   ulimit -n $(ulimit -n), somaxconn $(cat /proc/sys/net/core/somaxconn 2>/
 
 # ---- process control ----
 NGINX_DIR="$out/nginx-conc"
-. "$repo/bench/procs.sh" # on_cpu, real_pid, free_port, wait_listening, nginx_conf, start_nginx, stop_server
 start_server() { # start_server NAME CONNS: sets SRV_PID (nginx: the master) and SRV_PORT
   local name=$1 conns=$2
   local so="$out/conc.$name.stdout" se="$out/conc.$name.stderr"

@@ -1,4 +1,4 @@
-# bench/procs.sh -- process control shared by run.sh and concurrency.sh
+# bench/procs.sh -- installing and process control shared by run.sh and concurrency.sh
 # (sourced). The caller sets NICE (autogroup nice), NGINX_DIR (where
 # nginx_conf writes nginx.conf and nginx its pid file) and a log function.
 #
@@ -6,6 +6,25 @@
 # autogroup, with autogroup nice $NICE). It replaces the calling shell, so
 # call it only in a subshell: `on_cpu ... &` (then $! is CMD's own pid),
 # `$(on_cpu ...)` or `(on_cpu ...)`.
+install_tools() { # install_tools NAME: apt-get installs what the benchmarks need and is
+  # missing (wrk, Go, cpp-httplib, nginx, a compiler, taskset, ss); exits on failure
+  local need=()
+  command -v wrk >/dev/null 2>&1 || need+=(wrk)
+  command -v go >/dev/null 2>&1 || need+=(golang-go)
+  [ -f /usr/include/httplib.h ] || need+=(libcpp-httplib-dev)
+  command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx-light)
+  command -v g++ >/dev/null 2>&1 || need+=(g++)
+  command -v make >/dev/null 2>&1 || need+=(make)
+  command -v taskset >/dev/null 2>&1 || need+=(util-linux)
+  command -v pkg-config >/dev/null 2>&1 || need+=(pkg-config)
+  command -v ss >/dev/null 2>&1 || need+=(iproute2)
+  [ ${#need[@]} -gt 0 ] || return 0
+  log "== installing: ${need[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  if ! { apt-get update -qq && apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null; }; then
+    echo "$1: apt-get install failed" >&2; exit 1
+  fi
+}
 on_cpu() {
   local cpu=$1; shift
   exec setsid sh -c 'echo "$0" > /proc/$$/autogroup 2>/dev/null; exec "$@"' "$NICE" taskset -c "$cpu" "$@"

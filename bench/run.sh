@@ -57,24 +57,10 @@ mkdir -p "$out"
 raw="$out/raw.txt"
 : > "$raw"
 log() { echo "$*" | tee -a "$raw" >&2; }
+. "$repo/bench/procs.sh" # install_tools, on_cpu, real_pid, free_port, wait_listening, nginx_conf, start_nginx, stop_server
 
 # ---- install what is missing ----
-need=()
-command -v wrk >/dev/null 2>&1 || need+=(wrk)
-command -v go >/dev/null 2>&1 || need+=(golang-go)
-[ -f /usr/include/httplib.h ] || need+=(libcpp-httplib-dev)
-command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx-light)
-command -v g++ >/dev/null 2>&1 || need+=(g++)
-command -v make >/dev/null 2>&1 || need+=(make)
-command -v taskset >/dev/null 2>&1 || need+=(util-linux)
-command -v pkg-config >/dev/null 2>&1 || need+=(pkg-config)
-if [ ${#need[@]} -gt 0 ]; then
-  log "== installing: ${need[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  if ! { apt-get update -qq && apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null; }; then
-    echo "run.sh: apt-get install failed" >&2; exit 1
-  fi
-fi
+install_tools run.sh
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 
 # ---- build ----
@@ -100,7 +86,6 @@ export GOCACHE="$out/gocache" GOPATH="$out/gopath" GO111MODULE=off GOPROXY=off G
 ulimit -Hn 65536 2>/dev/null; ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 
 NGINX_DIR="$out/nginx"
-. "$repo/bench/procs.sh" # on_cpu, real_pid, free_port, wait_listening, nginx_conf, start_nginx, stop_server
 
 # ---- servers ----
 # start_server NAME [EXTRA_ARGS...]: starts it pinned to the server CPU,
