@@ -104,6 +104,8 @@
 //     are made close-on-exec by a second call: a fork()+exec() on another
 //     thread in between may inherit one. Windows is not supported (not
 //     POSIX).
+//   - On macOS under strict POSIX flags (-D_POSIX_C_SOURCE=...), include
+//     this header before any system header, or add -D_DARWIN_C_SOURCE.
 //   - A handler stuck in user code cannot be interrupted. At the deadline
 //     its socket is shut down and it is reported as forced; its thread is
 //     detached and keeps the server's internal state alive until it
