@@ -3619,6 +3619,11 @@ inline bool Conn::discard_body() {
 // it when null), at most `limit` bytes, within read_timeout.
 inline bool Conn::read_body(std::string* out_body, std::size_t limit, const Sink* sink) {
     if (body_done) return body_error == 0;
+    if (framing.body == BodyKind::length && framing.content_length > limit) {
+        body_done = true; // 413 before a byte is read (no 100 Continue); Core::route
+        body_error = 413; // checks it too, for a handler that never reads
+        return false;
+    }
     if (sink) out_body = &piece;
     auto deliver = [&] { // hands a piece to the sink; false: it wants no more
         bool more = !sink || out_body->empty() || (*sink)(*out_body);

@@ -199,6 +199,16 @@ TEST_CASE("middleware: a body it reads is read under Options::max_body_bytes; th
         CHECK(r.status == 200);
         CHECK(r.body == body);
     }
+    {
+        Client c; // read by the middleware, over Options::max_body_bytes (8 MiB): 413
+        REQUIRE(c.connect(srv.port()));
+        REQUIRE(c.send("POST /small HTTP/1.1\r\nHost: t\r\nX-Peek: 1\r\n"
+                       "Content-Length: 999999999\r\n\r\n"));
+        support::Response r = c.read_response();
+        REQUIRE(r.outcome == Outcome::ok);
+        CHECK(r.status == 413);
+        CHECK(r.header("Connection") == "close");
+    }
     for (const std::string& framing : {std::string(), chunked}) {
         Client c; // not read before routing: the route's 8 bytes apply
         REQUIRE(c.connect(srv.port()));
