@@ -1301,19 +1301,36 @@ inline const char* reason_phrase(int status) {
     }
 }
 
-// http_date formats the current time as an IMF-fixdate (RFC 9110
-// §5.6.7), cached per second per thread.
+// Day and month names for dates (not strftime's %a and %b, which follow
+// the program's locale: HTTP's are English).
+constexpr char kDayNames[] = "SunMonTueWedThuFriSat";
+constexpr char kMonthNames[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
+
+// format_http_date writes `secs` since the epoch as an IMF-fixdate (RFC
+// 9110 §5.6.7: "Sun, 06 Nov 1994 08:49:37 GMT") into buf.
+inline std::string_view format_http_date(std::int64_t secs, char (&buf)[48]) {
+    std::time_t t = static_cast<std::time_t>(secs);
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    int n = std::snprintf(buf, sizeof buf, "%.3s, %02d %.3s %04d %02d:%02d:%02d GMT",
+                          kDayNames + 3 * (tm.tm_wday % 7), tm.tm_mday,
+                          kMonthNames + 3 * (tm.tm_mon % 12), tm.tm_year + 1900, tm.tm_hour,
+                          tm.tm_min, tm.tm_sec);
+    return std::string_view(buf, n > 0 ? static_cast<std::size_t>(n) : 0);
+}
+
+// http_date is the current time as format_http_date writes it, cached per
+// second per thread (the Date field of every response).
 inline std::string_view http_date() {
     thread_local std::time_t cached_at = 0;
-    thread_local char buf[40];
+    thread_local char buf[48];
+    thread_local std::string_view text;
     std::time_t now = std::time(nullptr);
     if (now != cached_at) {
-        std::tm tm{};
-        gmtime_r(&now, &tm);
-        std::strftime(buf, sizeof buf, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+        text = format_http_date(now, buf);
         cached_at = now;
     }
-    return buf;
+    return text;
 }
 
 // ---- The request head parser: a pure function over the bytes ----
@@ -2179,10 +2196,9 @@ inline std::string format_log(const RequestLog& r, bool combined) {
     std::time_t t = std::chrono::system_clock::to_time_t(r.time);
     std::tm tm{};
     gmtime_r(&t, &tm);
-    static const char kMonths[] = "JanFebMarAprMayJunJulAugSepOctNovDec"; // not %b: locale-free
     char date[96];
     std::snprintf(date, sizeof date, " - - [%02d/%.3s/%04d:%02d:%02d:%02d +0000] \"", tm.tm_mday,
-                  kMonths + 3 * (tm.tm_mon % 12), tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+                  kMonthNames + 3 * (tm.tm_mon % 12), tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
     field(r.peer, date);
     field(r.method, r.method.empty() ? "" : " ");
     if (!r.method.empty()) field(r.target, r.version_minor == 0 ? " HTTP/1.0" : " HTTP/1.1");
@@ -2197,27 +2213,32 @@ inline std::string format_log(const RequestLog& r, bool combined) {
 
 // ---- Static files: dates, ranges, path checks ----
 
-// format_http_date writes an IMF-fixdate (RFC 9110 §5.6.7), as http_date.
-inline std::string_view format_http_date(std::int64_t secs, char (&buf)[48]) {
-    std::time_t t = static_cast<std::time_t>(secs);
-    std::tm tm{};
-    gmtime_r(&t, &tm);
-    return std::string_view(buf, std::strftime(buf, sizeof buf, "%a, %d %b %Y %H:%M:%S GMT", &tm));
-}
-
 // parse_http_date reads an IMF-fixdate only (not the obsolete RFC 850 and
-// asctime forms): what it read must format back to exactly the input.
+// asctime forms): what it read must format back to exactly the input, so
+// a wrong weekday or an out-of-range field is refused.
 inline bool parse_http_date(std::string_view s, std::int64_t& secs) {
     static const int kCum[12] = {0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334};
-    char in[30] = {}, back[48];
-    std::tm tm{};
     s = trim_ows(s);
-    if (s.size() != 29 || !::strptime(std::strncpy(in, s.data(), 29), "%a, %d %b %Y %T GMT", &tm))
+    if (s.size() != 29) return false;
+    auto num = [&](std::size_t at, std::size_t len) -> std::int64_t { // -1: not all digits
+        std::int64_t v = 0;
+        for (char c : s.substr(at, len)) {
+            if (c < '0' || c > '9') return -1;
+            v = v * 10 + (c - '0');
+        }
+        return v;
+    };
+    std::size_t mon = std::string_view(kMonthNames).find(s.substr(8, 3));
+    std::int64_t year = num(12, 4), day = num(5, 2), h = num(17, 2), m = num(20, 2), sec = num(23, 2);
+    if (mon == std::string_view::npos || mon % 3 != 0 || year < 1 || day < 1 || h < 0 || m < 0 ||
+        sec < 0)
         return false;
-    std::int64_t y = tm.tm_year + 1900 - (tm.tm_mon < 2 ? 1 : 0); // leap days since 1970: to y
-    std::int64_t days = (tm.tm_year - 70) * 365 + (y / 4 - y / 100 + y / 400 - 477) +
-                        kCum[tm.tm_mon % 12] + tm.tm_mday - 1;
-    secs = ((days * 24 + tm.tm_hour) * 60 + tm.tm_min) * 60 + tm.tm_sec;
+    mon /= 3;
+    std::int64_t y = year - (mon < 2 ? 1 : 0); // leap days since 1970: to y
+    std::int64_t days = (year - 1970) * 365 + (y / 4 - y / 100 + y / 400 - 477) +
+                        kCum[mon] + day - 1;
+    secs = ((days * 24 + h) * 60 + m) * 60 + sec;
+    char back[48];
     return format_http_date(secs, back) == s;
 }
 

@@ -321,6 +321,8 @@ TEST_CASE("files: IMF-fixdate dates format and parse, strictly", "[files]") {
     CHECK(t == 1709251199);
     CHECK(parse_http_date("Thu, 01 Jan 1970 00:00:00 GMT", t));
     CHECK(t == 0);
+    CHECK(parse_http_date("Fri, 01 Jan 1960 00:00:00 GMT", t)); // valid before the epoch too
+    CHECK(t == -315619200);
     for (std::int64_t x : {0LL, 951782400LL, 1700000000LL, 4102444799LL}) { // 2000-02-29, 2099
         CHECK(parse_http_date(format_http_date(x, buf), t));
         CHECK(t == x);
@@ -329,7 +331,8 @@ TEST_CASE("files: IMF-fixdate dates format and parse, strictly", "[files]") {
                             "Mon, 06 Nov 1994 08:49:37 GMT", "Sun, 06 Nov 1994 08:49:37 UTC",
                             "Thu, 30 Feb 2024 00:00:00 GMT", "Sun, 6 Nov 1994 08:49:37 GMT",
                             "Sun, 06 nov 1994 08:49:37 GMT", "Sun, 06 Nov 1994 24:00:00 GMT",
-                            "Sun, +6 Nov 1994 08:49:37 GMT", ""}) {
+                            "Sun, +6 Nov 1994 08:49:37 GMT", "Sun, 06 anD 1994 08:49:37 GMT",
+                            "Sun, 06 Nov 1994 08:4 :37 GMT", ""}) {
         INFO(bad);
         CHECK_FALSE(parse_http_date(bad, t));
     }
